@@ -1,0 +1,53 @@
+# Model-registry governance as code. `make up` and `make test` do all the set-up.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY := .venv/bin/python
+STACK ?= local
+PULUMI := scripts/pulumi.sh
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help venv engine mlflow-up mlflow-down up down preview test lint clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+venv: .venv/.installed ## Create the virtualenv with the pinned dependencies
+
+.venv/.installed: requirements.lock
+	@test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	@touch $@
+
+engine: ## Build or find the Pulumi engine (cached outside the clone)
+	@scripts/engine.sh >/dev/null
+
+mlflow-up: venv ## Start the local MLflow server on 127.0.0.1 (data in .state/mlflow)
+	@$(PY) -m localdev.mlflow_server up
+
+mlflow-down: ## Stop the local MLflow server
+	@$(PY) -m localdev.mlflow_server down
+
+up: venv engine mlflow-up ## The main job: pulumi up on the local stack
+	@$(PULUMI) stack select --create $(STACK) >/dev/null
+	$(PULUMI) up --yes --stack $(STACK)
+
+down: venv engine ## pulumi destroy on the local stack, then stop the server
+	@if $(PY) -m localdev.mlflow_server status >/dev/null; then \
+	  $(PULUMI) destroy --yes --stack $(STACK); fi
+	@$(PY) -m localdev.mlflow_server down
+
+preview: venv engine ## pulumi preview --diff on STACK (default local)
+	$(PULUMI) preview --diff --stack $(STACK)
+
+test: venv engine ## Lint, type-check, then unit, integration and e2e tests
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+clean: mlflow-down ## Stop the server and delete all local state
+	rm -rf .state

@@ -1,0 +1,1 @@
+"""Model-registry governance as code: Pulumi components for Unity Catalog and MLflow."""

@@ -1,0 +1,1 @@
+"""MLflow target: Python dynamic providers over MLflow's registry and permission APIs."""
