@@ -1,0 +1,104 @@
+"""Shared fixtures: real MLflow servers on free loopback ports, and the Pulumi CLI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from localdev.mlflow_server import Server, start, stop
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One MLflow server with basic auth for the whole session, on a free port.
+
+    Tests that change server-wide state (users, roles) should use names of their own.
+    """
+    data = tmp_path_factory.mktemp("mlflow")
+    server = start(data, auth=True, password=secrets.token_urlsafe(18), secret_key=secrets.token_hex(16))
+    try:
+        yield server
+    finally:
+        stop(data)
+
+
+@pytest.fixture
+def admin_env(mlflow_server: Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point MLflow clients in this process at the session server, as the admin."""
+    env = {"MLFLOW_TRACKING_URI": mlflow_server.url, **mlflow_server.credentials_env}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@dataclass
+class PulumiCli:
+    """The real pulumi CLI on a private copy of the project, with its own state folder."""
+
+    project: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=self.project, env=self.env, text=True, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+@pytest.fixture(scope="session")
+def engine_bin() -> str:
+    """The folder holding `pulumi` and its plugins (make engine builds it)."""
+    out = subprocess.run([str(ROOT / "scripts" / "engine.sh")], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def copy_project(dest: Path) -> Path:
+    """A temporary copy of the program: sources, Pulumi.yaml and stack files, with the venv linked."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in ["__main__.py", "Pulumi.yaml", "components"] + [p.name for p in ROOT.glob("Pulumi.*.yaml")]:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / item)
+    for extra in ["registry.yaml"]:
+        if (ROOT / extra).exists():
+            shutil.copy2(ROOT / extra, dest / extra)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    return dest
+
+
+@pytest.fixture
+def pulumi_cli(tmp_path: Path, engine_bin: str, mlflow_server: Server) -> PulumiCli:
+    """A logged-in CLI with a file backend in tmp_path, pointed at the session's MLflow server."""
+    project = copy_project(tmp_path / "project")
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PULUMI_", "MLFLOW_"))
+    }
+    env.update(
+        PATH=f"{engine_bin}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
+        PULUMI_HOME=str(tmp_path / "pulumi-home"),
+        PULUMI_BACKEND_URL=f"file://{state}",
+        PULUMI_CONFIG_PASSPHRASE=secrets.token_urlsafe(16),
+        PULUMI_SKIP_UPDATE_CHECK="1",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="1",
+        PYTHONPATH=str(project),
+        **mlflow_server.credentials_env,
+    )
+    return PulumiCli(project, env)
