@@ -93,9 +93,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         return language_pb2.GetRequiredPackagesResponse()
 
     def About(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return language_pb2.AboutResponse(
-            executable=sys.executable, version=sys.version.split()[0]
-        )
+        return language_pb2.AboutResponse(executable=sys.executable, version=sys.version.split()[0])
 
     def GetProgramDependencies(self, request: Any, context: Any) -> Any:  # noqa: N802
         return language_pb2.GetProgramDependenciesResponse()

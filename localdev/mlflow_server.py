@@ -147,7 +147,7 @@ def start(
     if _port_in_use(host, port):
         raise ServerError(
             f"port {port} on {host} is already in use; stop what holds it "
-            f"(`make mlflow-down`, or `ss -ltnp 'sport = :{port}'`) or set MLFLOW_PORT"
+            f"(`make mlflow-down`, or `ss -ltnp 'sport = :{port}'`)"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "artifacts").mkdir(exist_ok=True)

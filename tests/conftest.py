@@ -53,7 +53,9 @@ class PulumiCli:
             cwd=self.project, env=self.env, text=True, capture_output=True, timeout=timeout,
         )  # fmt: skip
         if check and proc.returncode != 0:
-            raise AssertionError(f"pulumi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"pulumi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
 
@@ -86,11 +88,7 @@ def pulumi_cli(tmp_path: Path, engine_bin: str, mlflow_server: Server) -> Pulumi
     project = copy_project(tmp_path / "project")
     state = tmp_path / "state"
     state.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PULUMI_", "MLFLOW_"))
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PULUMI_", "MLFLOW_"))}
     env.update(
         PATH=f"{engine_bin}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
         PULUMI_HOME=str(tmp_path / "pulumi-home"),

@@ -19,7 +19,9 @@ def _client(server: Server) -> MlflowClient:
     return MlflowClient(tracking_uri=server.url, registry_uri=server.url)
 
 
-def test_up_then_noop_then_destroy(pulumi_cli: PulumiCli, mlflow_server: Server, admin_env: dict[str, str]) -> None:
+def test_up_then_noop_then_destroy(
+    pulumi_cli: PulumiCli, mlflow_server: Server, admin_env: dict[str, str]
+) -> None:
     cli = pulumi_cli
     cli.run("stack", "init", "local")
     cli.run("config", "set", "--path", "mrgov:target.trackingUri", mlflow_server.url)
