@@ -1,0 +1,579 @@
+"""Governance rules for a model registry: pure functions, no Pulumi runtime.
+
+Each rule has an id and a severity. `mandatory` violations stop a preview; `advisory` ones are warnings.
+The spec runs them on the merged config document of a stack (`evaluate`); the single-value checks
+(`alias_problem`, `tag_key_problem`, `privilege_problem`, ...) are public so a policy pack can apply the
+same rules to resource inputs of any program.
+
+The limits come from FACTS.md section 3 (Unity Catalog) and section 2 (MLflow aliases).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from components.spec import GrantConfig, StackConfig
+
+Severity = Literal["mandatory", "advisory"]
+Securable = Literal["catalog", "schema", "model"]
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule broken at a key path of the merged config document. The message says what is allowed."""
+
+    rule_id: str
+    severity: Severity
+    path: KeyPath
+    message: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    check: Callable[[StackConfig], Iterable[Violation]]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Single-value checks: each returns None when fine, else what is wrong and what is allowed.
+# --------------------------------------------------------------------------------------------------------
+_PRIV_CATALOG_OWN = ("ALL_PRIVILEGES", "APPLY_TAG", "BROWSE", "CREATE_CONNECTION", "CREATE_SCHEMA", "MANAGE")
+_PRIV_INHERITED = ("EXECUTE", "MODIFY", "SELECT", "READ_VOLUME", "WRITE_VOLUME")
+_PRIV_SCHEMA_OWN = (
+    "ALL_PRIVILEGES",
+    "APPLY_TAG",
+    "CREATE_FUNCTION",
+    "CREATE_TABLE",
+    "CREATE_VOLUME",
+    "CREATE_MODEL",
+    "CREATE_MODEL_VERSION",
+    "MANAGE",
+    "USE_SCHEMA",
+)
+VALID_PRIVILEGES: Mapping[Securable, frozenset[str]] = {
+    # A catalog also takes the privileges its schemas and models inherit from it.
+    "catalog": frozenset((*_PRIV_CATALOG_OWN, "USE_CATALOG", *_PRIV_SCHEMA_OWN, *_PRIV_INHERITED)),
+    "schema": frozenset(_PRIV_SCHEMA_OWN + _PRIV_INHERITED),
+    "model": frozenset(("ALL_PRIVILEGES", "APPLY_TAG", "CREATE_MODEL_VERSION", "EXECUTE", "MANAGE")),
+}
+
+TAG_KEY_FORBIDDEN = ".,-=/:"
+TAG_KEY_MAX = 255
+TAG_VALUE_MAX = 1000
+TAGS_MAX = 50
+ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
+PRODUCTION_ALIAS = "Production"
+CREDENTIAL_KEYS = frozenset({"password", "token", "secret", "clientsecret", "accesstoken", "apikey"})
+
+
+def normalise_privilege(privilege: str) -> str:
+    """SQL spelling (`USE CATALOG`, any case) to API spelling (`USE_CATALOG`)."""
+    return re.sub(r"\s+", "_", privilege.strip()).upper()
+
+
+def privilege_problem(securable: Securable, privilege: str) -> str | None:
+    p = normalise_privilege(privilege)
+    if p in VALID_PRIVILEGES[securable]:
+        return None
+    allowed = ", ".join(sorted(VALID_PRIVILEGES[securable]))
+    if p == "USE_MODEL":
+        return f"there is no {privilege!r} privilege in Unity Catalog; use EXECUTE (load, download, serve)"
+    return f"{privilege!r} is not a privilege on a {securable}; allowed: {allowed}"
+
+
+def alias_problem(alias: str) -> str | None:
+    if alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        return (
+            f"alias {alias!r} is reserved by MLflow; allowed: any name but 'latest' (any case) and v<digits>"
+        )
+    if not ALIAS_PATTERN.match(alias):
+        return f"alias {alias!r} is not a valid alias; allowed: 1 to 255 of letters, digits, '_' and '-'"
+    return None
+
+
+def tag_key_problem(key: str) -> str | None:
+    bad = sorted({c for c in key if c in TAG_KEY_FORBIDDEN})
+    if bad:
+        forbidden = " ".join(TAG_KEY_FORBIDDEN)
+        return f"tag key {key!r} contains {' '.join(bad)}; allowed: any characters except {forbidden}"
+    if not key.strip():
+        return "tag key is empty; allowed: 1 to 255 characters"
+    if len(key) > TAG_KEY_MAX:
+        return f"tag key is {len(key)} characters long; allowed: at most {TAG_KEY_MAX}"
+    return None
+
+
+def tag_value_problem(value: str) -> str | None:
+    if len(value) > TAG_VALUE_MAX:
+        return f"tag value is {len(value)} characters long; allowed: at most {TAG_VALUE_MAX}"
+    return None
+
+
+def version_problem(version: Any) -> str | None:
+    """A model version is a positive integer (YAML int or its decimal text)."""
+    ok = (isinstance(version, int) and not isinstance(version, bool) and version > 0) or (
+        isinstance(version, str) and re.fullmatch(r"[1-9][0-9]*", version) is not None
+    )
+    return (
+        None if ok else f"version {version!r} is not a model version; allowed: a positive integer such as 3"
+    )
+
+
+def identifier_problem(what: str, name: str) -> str | None:
+    if IDENTIFIER.match(name):
+        return None
+    return (
+        f"{what} name {name!r} is not a valid name; allowed: lowercase letters, digits and '_', "
+        "starting with a letter, at most 255 characters"
+    )
+
+
+def model_name_problem(name: str, pattern: str, hint: str) -> str | None:
+    if re.fullmatch(pattern, name):
+        return None
+    return f"model name {name!r} does not follow the naming convention; allowed: {hint} (pattern {pattern})"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Rules over a whole stack
+# --------------------------------------------------------------------------------------------------------
+def _grant_sites(cfg: StackConfig) -> Iterator[tuple[Securable, KeyPath, tuple[GrantConfig, ...]]]:
+    yield "catalog", ("catalog",), cfg.catalog.grants
+    for name, schema in cfg.schemas.items():
+        yield "schema", ("schemas", name), schema.grants
+    for name, model in cfg.models.items():
+        yield "model", ("models", name), model.grants
+
+
+def _securable_names(cfg: StackConfig) -> Iterator[Violation]:
+    problem = identifier_problem("catalog", cfg.catalog.name)
+    if problem:
+        yield Violation("securable-name", "mandatory", ("catalog", "name"), problem)
+    for name in cfg.schemas:
+        problem = identifier_problem("schema", name)
+        if problem:
+            yield Violation("securable-name", "mandatory", ("schemas", name), problem)
+
+
+def _model_names(cfg: StackConfig) -> Iterator[Violation]:
+    g = cfg.governance
+    for name in cfg.models:
+        problem = model_name_problem(name, g.model_name_pattern, g.model_name_hint)
+        if problem:
+            yield Violation("model-name", "mandatory", ("models", name), problem)
+
+
+def _model_schema(cfg: StackConfig) -> Iterator[Violation]:
+    declared = ", ".join(cfg.schemas) or "(none declared)"
+    for name, model in cfg.models.items():
+        if not cfg.schemas:
+            yield Violation(
+                "model-schema",
+                "mandatory",
+                ("schemas",),
+                "no schema is declared; allowed: at least one schema",
+            )
+            return
+        if model.schema_name is not None and model.schema_name not in cfg.schemas:
+            yield Violation(
+                "model-schema",
+                "mandatory",
+                ("models", name, "schema"),
+                f"schema {model.schema_name!r} is not declared under schemas; allowed: {declared}",
+            )
+
+
+def _descriptions(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        if not model.description.strip():
+            yield Violation(
+                "model-description",
+                "mandatory",
+                ("models", name, "description"),
+                "is missing or empty; allowed: a text saying what the model does, how and for whom",
+            )
+
+
+def _required_tags(cfg: StackConfig) -> Iterator[Violation]:
+    required = cfg.governance.required_tags
+    for name, model in cfg.models.items():
+        for tag in required:
+            if not model.tags.get(tag, "").strip():
+                yield Violation(
+                    "required-tags",
+                    "mandatory",
+                    ("models", name, "tags", tag),
+                    f"required tag {tag!r} is missing or empty; "
+                    f"allowed: every model carries {', '.join(required)}",
+                )
+
+
+def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        if len(model.tags) > TAGS_MAX:
+            yield Violation(
+                "tag-count",
+                "mandatory",
+                ("models", name, "tags"),
+                f"{len(model.tags)} tags; allowed: at most {TAGS_MAX} per model",
+            )
+        for key, value in model.tags.items():
+            problem = tag_key_problem(key)
+            if problem:
+                yield Violation("tag-key", "mandatory", ("models", name, "tags", key), problem)
+            problem = tag_value_problem(value)
+            if problem:
+                yield Violation("tag-value", "mandatory", ("models", name, "tags", key), problem)
+
+
+def _aliases(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        for alias, version in model.aliases.items():
+            path = ("models", name, "aliases", alias)
+            problem = alias_problem(alias)
+            if problem:
+                yield Violation("alias-name", "mandatory", path, problem)
+            problem = version_problem(version)
+            if problem:
+                yield Violation("alias-version", "mandatory", path, problem)
+        lowered = Counter(a.lower() for a in model.aliases)
+        for alias in model.aliases:
+            if lowered[alias.lower()] > 1:
+                yield Violation(
+                    "unique-names",
+                    "mandatory",
+                    ("models", name, "aliases", alias),
+                    f"alias {alias!r} is declared more than once (aliases are case-insensitive); "
+                    "allowed: each alias once",
+                )
+
+
+def _version_descriptions(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        for key, text in model.version_descriptions.items():
+            path = ("models", name, "versionDescriptions", key)
+            problem = version_problem(key)
+            if problem:
+                yield Violation("version-description", "mandatory", path, problem)
+            elif not text.strip():
+                yield Violation(
+                    "version-description", "mandatory", path, "is empty; allowed: a text saying what changed"
+                )
+
+
+def _pinned_versions_described(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        described = {k for k, v in model.version_descriptions.items() if v.strip()}
+        for alias, version in sorted(model.aliases.items()):
+            if version_problem(version) is None and str(version) not in described:
+                yield Violation(
+                    "pinned-version-described",
+                    "advisory",
+                    ("models", name, "versionDescriptions"),
+                    f"version {version} is pinned by alias {alias!r} but has no description; "
+                    f"allowed: versionDescriptions: {{'{version}': <what changed>}}",
+                )
+
+
+def _privileges(cfg: StackConfig) -> Iterator[Violation]:
+    for securable, prefix, grants in _grant_sites(cfg):
+        for i, grant in enumerate(grants):
+            for j, privilege in enumerate(grant.privileges):
+                problem = privilege_problem(securable, privilege)
+                if problem:
+                    yield Violation(
+                        "privilege", "mandatory", (*prefix, "grants", i, "privileges", j), problem
+                    )
+
+
+def _grantees(cfg: StackConfig) -> Iterator[Violation]:
+    known = ", ".join(sorted(cfg.roles)) or "(no roles declared)"
+    for _securable, prefix, grants in _grant_sites(cfg):
+        for i, grant in enumerate(grants):
+            path = (*prefix, "grants", i)
+            if not grant.roles and not grant.principals:
+                yield Violation(
+                    "grant-shape",
+                    "mandatory",
+                    path,
+                    "names no grantee; allowed: roles: [<role>, ...] and/or principals: [<principal>, ...]",
+                )
+            if not grant.privileges:
+                yield Violation(
+                    "grant-shape",
+                    "mandatory",
+                    (*path, "privileges"),
+                    "is missing or empty; allowed: one or more privileges, such as [EXECUTE]",
+                )
+            for j, role in enumerate(grant.roles):
+                if role not in cfg.roles:
+                    yield Violation(
+                        "unknown-role",
+                        "mandatory",
+                        (*path, "roles", j),
+                        f"role {role!r} is not declared under roles; allowed: {known}",
+                    )
+
+
+def _principal_names(cfg: StackConfig) -> Iterator[Violation]:
+    lists: list[tuple[KeyPath, list[str]]] = [
+        (("roles", name, "principals"), [p.name for p in role.principals]) for name, role in cfg.roles.items()
+    ]
+    for _securable, prefix, grants in _grant_sites(cfg):
+        for i, grant in enumerate(grants):
+            lists.append(((*prefix, "grants", i, "principals"), [p.name for p in grant.principals]))
+            lists.append(((*prefix, "grants", i, "roles"), list(grant.roles)))
+            privs = [normalise_privilege(p) for p in grant.privileges]
+            lists.append(((*prefix, "grants", i, "privileges"), privs))
+    for path, names in lists:
+        seen: set[str] = set()
+        for j, item in enumerate(names):
+            if not item.strip():
+                yield Violation(
+                    "principal-name", "mandatory", (*path, j), "is empty; allowed: a non-empty name"
+                )
+            elif item.lower() in seen:
+                yield Violation(
+                    "unique-names",
+                    "mandatory",
+                    (*path, j),
+                    f"{item!r} appears more than once in this list; allowed: each name once",
+                )
+            seen.add(item.lower())
+
+
+def _unique_securables(cfg: StackConfig) -> Iterator[Violation]:
+    # Unity Catalog names are case-insensitive: `Budget_Forecaster` and `budget_forecaster` collide.
+    for section, names in (("models", list(cfg.models)), ("schemas", list(cfg.schemas))):
+        first: dict[str, str] = {}
+        for name in names:
+            if name.lower() in first:
+                yield Violation(
+                    "unique-names",
+                    "mandatory",
+                    (section, name),
+                    f"duplicates {first[name.lower()]!r} (Unity Catalog names are case-insensitive); "
+                    f"allowed: each {section[:-1]} once",
+                )
+            else:
+                first[name.lower()] = name
+
+
+def _broad_all_privileges(cfg: StackConfig) -> Iterator[Violation]:
+    broad = {b.lower() for b in cfg.governance.broad_principals}
+    shown = ", ".join(repr(b) for b in cfg.governance.broad_principals)
+    for _securable, prefix, grants in _grant_sites(cfg):
+        for i, grant in enumerate(grants):
+            if "ALL_PRIVILEGES" not in {normalise_privilege(p) for p in grant.privileges}:
+                continue
+            for j, p in enumerate(grant.principals):
+                if p.name.lower() in broad:
+                    yield Violation(
+                        "broad-all-privileges",
+                        "mandatory",
+                        (*prefix, "grants", i, "principals", j),
+                        f"ALL_PRIVILEGES to the broad principal {p.name!r}; allowed: narrower privileges "
+                        f"(such as EXECUTE) for {shown}",
+                    )
+            for j, role in enumerate(grant.roles):
+                members = cfg.roles[role].principals if role in cfg.roles else ()
+                hits = [p.name for p in members if p.name.lower() in broad]
+                if hits:
+                    yield Violation(
+                        "broad-all-privileges",
+                        "mandatory",
+                        (*prefix, "grants", i, "roles", j),
+                        f"ALL_PRIVILEGES to role {role!r}, which includes the broad principal {hits[0]!r}; "
+                        f"allowed: narrower privileges (such as EXECUTE) for {shown}",
+                    )
+
+
+def _create_model_creators(cfg: StackConfig) -> Iterator[Violation]:
+    creators = ", ".join(sorted(n for n, r in cfg.roles.items() if r.model_creator)) or "(none marked)"
+    for _securable, prefix, grants in _grant_sites(cfg):
+        for i, grant in enumerate(grants):
+            if "CREATE_MODEL" not in {normalise_privilege(p) for p in grant.privileges}:
+                continue
+            for j, role in enumerate(grant.roles):
+                if role in cfg.roles and not cfg.roles[role].model_creator:
+                    yield Violation(
+                        "create-model-creators",
+                        "mandatory",
+                        (*prefix, "grants", i, "roles", j),
+                        f"CREATE_MODEL to role {role!r}, which is not marked modelCreator; "
+                        f"allowed: roles with modelCreator: true ({creators})",
+                    )
+            for j, p in enumerate(grant.principals):
+                yield Violation(
+                    "create-model-creators",
+                    "mandatory",
+                    (*prefix, "grants", i, "principals", j),
+                    f"CREATE_MODEL directly to principal {p.name!r}; allowed: roles with modelCreator: true "
+                    f"({creators})",
+                )
+
+
+def _served_in_production(cfg: StackConfig) -> Iterator[Violation]:
+    if not cfg.is_production:
+        return
+    for name, model in cfg.models.items():
+        if model.served and PRODUCTION_ALIAS not in model.aliases:
+            yield Violation(
+                "production-alias",
+                "mandatory",
+                ("models", name, "aliases"),
+                f"model is served in production environment {cfg.environment!r} but pins no "
+                f"{PRODUCTION_ALIAS!r} alias; allowed: aliases: {{{PRODUCTION_ALIAS}: <version>}}",
+            )
+
+
+def _protect_production(cfg: StackConfig) -> Iterator[Violation]:
+    if cfg.is_production and cfg.protect is False:
+        yield Violation(
+            "protect-production",
+            "advisory",
+            ("protect",),
+            f"protect is false in production environment {cfg.environment!r}; "
+            "allowed: true (the default there), so a stray change cannot delete the registry",
+        )
+
+
+def _deployer(cfg: StackConfig) -> Iterator[Violation]:
+    if cfg.target.kind == "databricks" and cfg.deployer is None:
+        yield Violation(
+            "deployer-manage",
+            "mandatory",
+            ("deployer",),
+            "is required for the databricks target: grants are authoritative and would revoke the deploying "
+            "identity's own MANAGE; allowed: the user, group or service principal that runs pulumi up",
+        )
+
+
+def _target_uri(cfg: StackConfig) -> Iterator[Violation]:
+    if cfg.target.kind == "mlflow" and not re.match(r"^https?://[^/\s]+", cfg.target.tracking_uri):
+        yield Violation(
+            "tracking-uri",
+            "mandatory",
+            ("target", "trackingUri"),
+            f"{cfg.target.tracking_uri!r} is not a server URL; allowed: http://host:port or https://host",
+        )
+
+
+def _roles_have_principals(cfg: StackConfig) -> Iterator[Violation]:
+    used = {r for _s, _p, grants in _grant_sites(cfg) for g in grants for r in g.roles}
+    for name in sorted(used):
+        role = cfg.roles.get(name)
+        if role is not None and not role.principals:
+            yield Violation(
+                "role-principals",
+                "advisory",
+                ("roles", name, "principals"),
+                f"role {name!r} is granted privileges but has no principals in environment "
+                f"{cfg.environment!r}, so its grants do nothing; allowed: a list of principals",
+            )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "securable-name", "mandatory", "catalog and schema names are lowercase identifiers", _securable_names
+    ),
+    Rule("model-name", "mandatory", "model names follow the configured convention", _model_names),
+    Rule("model-schema", "mandatory", "every model lives in a declared schema", _model_schema),
+    Rule("model-description", "mandatory", "every model has a description", _descriptions),
+    Rule("required-tags", "mandatory", "every model carries the required tags", _required_tags),
+    Rule(
+        "tag-limits", "mandatory", "tag keys, values and counts are within Unity Catalog limits", _tag_limits
+    ),
+    Rule("alias-name", "mandatory", "aliases are valid, not reserved, and pin positive versions", _aliases),
+    Rule(
+        "version-description", "mandatory", "version descriptions are keyed by version", _version_descriptions
+    ),
+    Rule("privilege", "mandatory", "privileges are valid for their securable", _privileges),
+    Rule("grant-shape", "mandatory", "grants name declared roles or principals, and privileges", _grantees),
+    Rule("unique-names", "mandatory", "no duplicate models, schemas, principals", _unique_securables),
+    Rule(
+        "principal-lists",
+        "mandatory",
+        "principal, role and privilege lists have no duplicates",
+        _principal_names,
+    ),
+    Rule("broad-all-privileges", "mandatory", "no ALL_PRIVILEGES to broad principals", _broad_all_privileges),
+    Rule(
+        "create-model-creators",
+        "mandatory",
+        "CREATE_MODEL only to model-creator roles",
+        _create_model_creators,
+    ),
+    Rule(
+        "production-alias", "mandatory", "served models pin Production in production", _served_in_production
+    ),
+    Rule("deployer-manage", "mandatory", "the deployer keeps MANAGE on Databricks", _deployer),
+    Rule("tracking-uri", "mandatory", "the MLflow target names a server URL", _target_uri),
+    Rule("protect-production", "advisory", "production resources are protected", _protect_production),
+    Rule("role-principals", "advisory", "granted roles have principals", _roles_have_principals),
+    Rule(
+        "pinned-version-described",
+        "advisory",
+        "pinned versions have a description",
+        _pinned_versions_described,
+    ),
+)
+
+
+def evaluate(cfg: StackConfig, rules: Iterable[Rule] = RULES) -> list[Violation]:
+    """Every violation of every rule, in rule order."""
+    return [v for rule in rules for v in rule.check(cfg)]
+
+
+def check_raw(doc: Mapping[str, Any], secret_keys: Collection[str] | None = None) -> list[Violation]:
+    """Checks on the merged document before it is typed: credentials written in clear.
+
+    `secret_keys` are the full config keys (`mrgov:mlflowPassword`) Pulumi holds as secrets, when known.
+    """
+    out: list[Violation] = []
+    target = doc.get("target")
+    if not isinstance(target, Mapping):
+        return out
+    for key in target:
+        if key.replace("_", "").lower() in CREDENTIAL_KEYS:
+            out.append(
+                Violation(
+                    "no-plaintext-credentials",
+                    "mandatory",
+                    ("target", key),
+                    "credentials never go in config in clear; allowed: the environment "
+                    "(MLFLOW_TRACKING_PASSWORD, DATABRICKS_TOKEN, a Databricks profile) or a secret "
+                    "(`pulumi config set --secret mrgov:mlflowPassword ...` and target.passwordSecret)",
+                )
+            )
+    named = target.get("passwordSecret")
+    if isinstance(named, str):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+", named):
+            out.append(
+                Violation(
+                    "no-plaintext-credentials",
+                    "mandatory",
+                    ("target", "passwordSecret"),
+                    f"{named!r} is not a config key; "
+                    "allowed: <namespace>:<key>, such as mrgov:mlflowPassword",
+                )
+            )
+        elif secret_keys is not None and named not in secret_keys:
+            out.append(
+                Violation(
+                    "no-plaintext-credentials",
+                    "mandatory",
+                    ("target", "passwordSecret"),
+                    f"{named!r} is not set as a secret; allowed: `pulumi config set --secret {named} ...`",
+                )
+            )
+    return out
