@@ -118,7 +118,16 @@ class RoleSpec(_Resolved):
     principals: tuple[Principal, ...]
 
 
-class CatalogSpec(_Resolved):
+class _Securable(_Resolved):
+    grants: tuple[Grant, ...]
+
+    @property
+    def grants_by_principal(self) -> dict[str, tuple[str, ...]]:
+        """{principal: sorted privileges}, in principal order."""
+        return {g.principal: g.privileges for g in self.grants}
+
+
+class CatalogSpec(_Securable):
     """The stack's catalog. `adopt=True`: it exists already; the stack must not create or delete it."""
 
     name: str
@@ -129,8 +138,12 @@ class CatalogSpec(_Resolved):
     adopt: bool
     grants: tuple[Grant, ...]
 
+    @property
+    def mode(self) -> Literal["create", "adopt"]:
+        return "adopt" if self.adopt else "create"
 
-class SchemaSpec(_Resolved):
+
+class SchemaSpec(_Securable):
     """A schema in the stack's catalog; `full_name` is `catalog.schema`."""
 
     name: str
@@ -141,7 +154,7 @@ class SchemaSpec(_Resolved):
     grants: tuple[Grant, ...]
 
 
-class ModelSpec(_Resolved):
+class ModelSpec(_Securable):
     """One registered model, with defaults applied.
 
     `aliases` are the aliases this stack manages ({alias: version}); any other alias on the model (a
@@ -402,16 +415,20 @@ def _normalise(doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def merge(base: Any, override: Any) -> Any:
-    """Deep merge: mappings merge key by key, anything else (lists too) is replaced; `null` deletes a key."""
+def merge(base: Any, override: Any, *, keep_nulls: bool = False) -> Any:
+    """Deep merge: mappings merge key by key, anything else (lists too) is replaced; `null` deletes a key.
+
+    With `keep_nulls` a `null` stays in the result as a marker, so it can still delete a key that a later
+    merge (model defaults) would bring in.
+    """
     if isinstance(base, Mapping) and isinstance(override, Mapping):
         out = {str(k): v for k, v in base.items()}
         for key, value in override.items():
             key = str(key)
-            if value is None:
+            if value is None and not keep_nulls:
                 out.pop(key, None)
-            elif key in out:
-                out[key] = merge(out[key], value)
+            elif key in out and value is not None:
+                out[key] = merge(out[key], value, keep_nulls=keep_nulls)
             else:
                 out[key] = value
         return out
@@ -455,6 +472,12 @@ class _Sources:
         if len(path) >= 3 and path[0] == "models":
             # Values a model inherits from modelDefaults are reported where they are written.
             candidates += [(("modelDefaults", *path[2:]), True), (("modelDefaults", *path[2:]), False)]
+        if (
+            _per_stack(path)
+            and _depth(self.stack_doc, path) < len(path)
+            and _depth(self.shared_doc, path) < len(path)
+        ):
+            return self._render(path, True)  # missing, and it is each stack's to set
         best: tuple[int, Path_, bool] = (-1, path, True)
         for cand, in_stack in candidates:
             depth = _depth(self.stack_doc if in_stack else self.shared_doc, cand)
@@ -469,6 +492,15 @@ class _Sources:
     def _render(self, path: Path_, in_stack: bool) -> tuple[str, str]:
         key = format_path(path)
         return (self.stack_file, f"{NAMESPACE}:{key}") if in_stack else (SHARED_FILE, key)
+
+
+def _per_stack(path: Path_) -> bool:
+    """Keys that differ per environment and so belong in the stack file when they are missing."""
+    return (
+        path[:1] in (("target",), ("deployer",), ("environment",))
+        or path[:2] == ("catalog", "name")
+        or (path[:1] == ("roles",) and path[-1:] == ("principals",))
+    )
 
 
 def _depth(doc: Any, path: Path_) -> int:
@@ -662,8 +694,21 @@ def principal_of(ref: PrincipalConfig) -> Principal:
     return Principal(name=ref.name, kind=kind)
 
 
+# What the deploying identity keeps on each securable, so authoritative grants never lock it out: MANAGE to
+# change grants and ownership, USE_* to reach what lies below. Same policy as components/databricks/grants.py.
+DEPLOYER_PRIVILEGES: Mapping[rules.Securable, tuple[str, ...]] = {
+    "catalog": ("MANAGE", "USE_CATALOG"),
+    "schema": ("MANAGE", "USE_SCHEMA"),
+    "model": ("MANAGE",),
+}
+
+
 def _resolve_grants(
-    entries: tuple[GrantConfig, ...], roles: Mapping[str, RoleSpec], deployer: Principal | None
+    securable: rules.Securable,
+    entries: tuple[GrantConfig, ...],
+    roles: Mapping[str, RoleSpec],
+    deployer: Principal | None,
+    owner: str | None,
 ) -> tuple[Grant, ...]:
     acc: dict[str, tuple[PrincipalKind, set[str]]] = {}
     for entry in entries:
@@ -674,9 +719,10 @@ def _resolve_grants(
             acc.setdefault(p.name, (p.kind, set()))[1].update(
                 rules.normalise_privilege(x) for x in entry.privileges
             )
-    if deployer is not None:
+    if deployer is not None and deployer.name != owner:
         # Grants are authoritative per securable: without this the deployer would revoke its own MANAGE.
-        acc.setdefault(deployer.name, (deployer.kind, set()))[1].add("MANAGE")
+        # An owner holds every privilege already.
+        acc.setdefault(deployer.name, (deployer.kind, set()))[1].update(DEPLOYER_PRIVILEGES[securable])
     return tuple(
         Grant(principal=name, principal_kind=kind, privileges=tuple(sorted(privs)))
         for name, (kind, privs) in sorted(acc.items())
@@ -713,7 +759,7 @@ def _resolve(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSp
                 aliases={a: int(v) for a, v in sorted(m.aliases.items())},
                 retain_on_delete=m.retain_on_delete,
                 served=m.served,
-                grants=_resolve_grants(m.grants, roles, deployer),
+                grants=_resolve_grants("model", m.grants, roles, deployer, m.owner),
             )
         )
     g = cfg.governance
@@ -729,7 +775,7 @@ def _resolve(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSp
             isolation_mode=cfg.catalog.isolation_mode,
             properties=dict(sorted(cfg.catalog.properties.items())),
             adopt=cfg.catalog.adopt,
-            grants=_resolve_grants(cfg.catalog.grants, roles, deployer),
+            grants=_resolve_grants("catalog", cfg.catalog.grants, roles, deployer, cfg.catalog.owner),
         ),
         schemas=tuple(
             SchemaSpec(
@@ -738,7 +784,7 @@ def _resolve(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSp
                 comment=s.comment.strip(),
                 owner=s.owner,
                 properties=dict(sorted(s.properties.items())),
-                grants=_resolve_grants(s.grants, roles, deployer),
+                grants=_resolve_grants("schema", s.grants, roles, deployer, s.owner),
             )
             for name, s in cfg.schemas.items()
         ),
@@ -787,9 +833,9 @@ def build(
         _normalise(shared if shared is not None else load_shared(project_dir) if project_dir else {})
     )
     sources = _Sources(stack, stack_doc, shared_doc)
-    doc: dict[str, Any] = merge(shared_doc, stack_doc)
+    doc: dict[str, Any] = merge(shared_doc, stack_doc, keep_nulls=True)
     # Defaults every model inherits; a model's own keys win (mappings merge, lists replace).
-    defaults = doc.pop("modelDefaults", None) or {}
+    defaults = _drop_nulls(doc.pop("modelDefaults", None) or {})
     if isinstance(doc.get("models"), Mapping):
         doc["models"] = {
             name: merge(defaults, m) if isinstance(m, Mapping) else m for name, m in doc["models"].items()
@@ -890,7 +936,8 @@ def _project_dir() -> Path:
     import pulumi
 
     try:
-        root = pulumi.get_root_directory()
-    except Exception:  # noqa: BLE001 - older engines and mocks have no root directory
-        root = ""
-    return Path(root) if root else Path.cwd()
+        root = Path(pulumi.get_root_directory())
+    except Exception:  # noqa: BLE001 - older engines have no root directory
+        return Path.cwd()
+    # Under mocks the "root directory" is a placeholder string, not a folder.
+    return root if (root / "Pulumi.yaml").exists() else Path.cwd()
