@@ -157,7 +157,8 @@ def start(
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port), "--workers", "1",
         "--backend-store-uri", f"sqlite:///{data_dir / 'mlflow.db'}",
-        "--default-artifact-root", str(data_dir / "artifacts"),
+        # Artifacts go through the server over HTTP (mlflow-artifacts:/), so a data folder can be copied.
+        "--artifacts-destination", str(data_dir / "artifacts"),
         "--serve-artifacts",
     ]  # fmt: skip
     if auth:
