@@ -221,40 +221,31 @@ def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
         if len(model.tags) > TAGS_MAX:
             yield Violation(
-                "tag-count",
+                "tag-limits",
                 "mandatory",
                 ("models", name, "tags"),
                 f"{len(model.tags)} tags; allowed: at most {TAGS_MAX} per model",
             )
         for key, value in model.tags.items():
-            problem = tag_key_problem(key)
+            problem = tag_key_problem(key) or tag_value_problem(value)
             if problem:
-                yield Violation("tag-key", "mandatory", ("models", name, "tags", key), problem)
-            problem = tag_value_problem(value)
-            if problem:
-                yield Violation("tag-value", "mandatory", ("models", name, "tags", key), problem)
+                yield Violation("tag-limits", "mandatory", ("models", name, "tags", key), problem)
 
 
-def _aliases(cfg: StackConfig) -> Iterator[Violation]:
+def _alias_names(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
-        for alias, version in model.aliases.items():
-            path = ("models", name, "aliases", alias)
+        for alias in model.aliases:
             problem = alias_problem(alias)
             if problem:
-                yield Violation("alias-name", "mandatory", path, problem)
+                yield Violation("alias-name", "mandatory", ("models", name, "aliases", alias), problem)
+
+
+def _alias_versions(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        for alias, version in model.aliases.items():
             problem = version_problem(version)
             if problem:
-                yield Violation("alias-version", "mandatory", path, problem)
-        lowered = Counter(a.lower() for a in model.aliases)
-        for alias in model.aliases:
-            if lowered[alias.lower()] > 1:
-                yield Violation(
-                    "unique-names",
-                    "mandatory",
-                    ("models", name, "aliases", alias),
-                    f"alias {alias!r} is declared more than once (aliases are case-insensitive); "
-                    "allowed: each alias once",
-                )
+                yield Violation("alias-version", "mandatory", ("models", name, "aliases", alias), problem)
 
 
 def _version_descriptions(cfg: StackConfig) -> Iterator[Violation]:
@@ -290,13 +281,11 @@ def _privileges(cfg: StackConfig) -> Iterator[Violation]:
             for j, privilege in enumerate(grant.privileges):
                 problem = privilege_problem(securable, privilege)
                 if problem:
-                    yield Violation(
-                        "privilege", "mandatory", (*prefix, "grants", i, "privileges", j), problem
-                    )
+                    path = (*prefix, "grants", i, "privileges", j)
+                    yield Violation("privilege", "mandatory", path, problem)
 
 
-def _grantees(cfg: StackConfig) -> Iterator[Violation]:
-    known = ", ".join(sorted(cfg.roles)) or "(no roles declared)"
+def _grant_shape(cfg: StackConfig) -> Iterator[Violation]:
     for _securable, prefix, grants in _grant_sites(cfg):
         for i, grant in enumerate(grants):
             path = (*prefix, "grants", i)
@@ -314,44 +303,42 @@ def _grantees(cfg: StackConfig) -> Iterator[Violation]:
                     (*path, "privileges"),
                     "is missing or empty; allowed: one or more privileges, such as [EXECUTE]",
                 )
+
+
+def _unknown_roles(cfg: StackConfig) -> Iterator[Violation]:
+    known = ", ".join(sorted(cfg.roles)) or "(no roles declared)"
+    for _securable, prefix, grants in _grant_sites(cfg):
+        for i, grant in enumerate(grants):
             for j, role in enumerate(grant.roles):
                 if role not in cfg.roles:
                     yield Violation(
                         "unknown-role",
                         "mandatory",
-                        (*path, "roles", j),
+                        (*prefix, "grants", i, "roles", j),
                         f"role {role!r} is not declared under roles; allowed: {known}",
                     )
 
 
-def _principal_names(cfg: StackConfig) -> Iterator[Violation]:
-    lists: list[tuple[KeyPath, list[str]]] = [
-        (("roles", name, "principals"), [p.name for p in role.principals]) for name, role in cfg.roles.items()
-    ]
+def _name_lists(cfg: StackConfig) -> Iterator[tuple[KeyPath, list[str]]]:
+    """Every list of principal, role or privilege names, with its key path."""
+    for name, role in cfg.roles.items():
+        yield ("roles", name, "principals"), [p.name for p in role.principals]
     for _securable, prefix, grants in _grant_sites(cfg):
         for i, grant in enumerate(grants):
-            lists.append(((*prefix, "grants", i, "principals"), [p.name for p in grant.principals]))
-            lists.append(((*prefix, "grants", i, "roles"), list(grant.roles)))
-            privs = [normalise_privilege(p) for p in grant.privileges]
-            lists.append(((*prefix, "grants", i, "privileges"), privs))
-    for path, names in lists:
-        seen: set[str] = set()
-        for j, item in enumerate(names):
-            if not item.strip():
-                yield Violation(
-                    "principal-name", "mandatory", (*path, j), "is empty; allowed: a non-empty name"
-                )
-            elif item.lower() in seen:
-                yield Violation(
-                    "unique-names",
-                    "mandatory",
-                    (*path, j),
-                    f"{item!r} appears more than once in this list; allowed: each name once",
-                )
-            seen.add(item.lower())
+            yield (*prefix, "grants", i, "principals"), [p.name for p in grant.principals]
+            yield (*prefix, "grants", i, "roles"), list(grant.roles)
+            yield (*prefix, "grants", i, "privileges"), [normalise_privilege(p) for p in grant.privileges]
 
 
-def _unique_securables(cfg: StackConfig) -> Iterator[Violation]:
+def _principal_names(cfg: StackConfig) -> Iterator[Violation]:
+    for path, names in _name_lists(cfg):
+        if path[-1] != "privileges":
+            for j, item in enumerate(names):
+                if not item.strip():
+                    yield Violation("principal-name", "mandatory", (*path, j), "is empty; allowed: a name")
+
+
+def _unique_names(cfg: StackConfig) -> Iterator[Violation]:
     # Unity Catalog names are case-insensitive: `Budget_Forecaster` and `budget_forecaster` collide.
     for section, names in (("models", list(cfg.models)), ("schemas", list(cfg.schemas))):
         first: dict[str, str] = {}
@@ -366,6 +353,28 @@ def _unique_securables(cfg: StackConfig) -> Iterator[Violation]:
                 )
             else:
                 first[name.lower()] = name
+    for name, model in cfg.models.items():
+        lowered = Counter(a.lower() for a in model.aliases)
+        for alias in model.aliases:
+            if lowered[alias.lower()] > 1:
+                yield Violation(
+                    "unique-names",
+                    "mandatory",
+                    ("models", name, "aliases", alias),
+                    f"alias {alias!r} is declared more than once (aliases are case-insensitive); "
+                    "allowed: each alias once",
+                )
+    for path, items in _name_lists(cfg):
+        seen: set[str] = set()
+        for j, item in enumerate(items):
+            if item.strip() and item.lower() in seen:
+                yield Violation(
+                    "unique-names",
+                    "mandatory",
+                    (*path, j),
+                    f"{item!r} appears more than once in this list; allowed: each name once",
+                )
+            seen.add(item.lower())
 
 
 def _broad_all_privileges(cfg: StackConfig) -> Iterator[Violation]:
@@ -483,49 +492,33 @@ def _roles_have_principals(cfg: StackConfig) -> Iterator[Violation]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "securable-name", "mandatory", "catalog and schema names are lowercase identifiers", _securable_names
-    ),
+    Rule("securable-name", "mandatory", "catalog and schema names are identifiers", _securable_names),
     Rule("model-name", "mandatory", "model names follow the configured convention", _model_names),
     Rule("model-schema", "mandatory", "every model lives in a declared schema", _model_schema),
     Rule("model-description", "mandatory", "every model has a description", _descriptions),
     Rule("required-tags", "mandatory", "every model carries the required tags", _required_tags),
-    Rule(
-        "tag-limits", "mandatory", "tag keys, values and counts are within Unity Catalog limits", _tag_limits
-    ),
-    Rule("alias-name", "mandatory", "aliases are valid, not reserved, and pin positive versions", _aliases),
-    Rule(
-        "version-description", "mandatory", "version descriptions are keyed by version", _version_descriptions
-    ),
+    Rule("tag-limits", "mandatory", "tags keep Unity Catalog's limits and characters", _tag_limits),
+    Rule("alias-name", "mandatory", "aliases are valid and not reserved", _alias_names),
+    Rule("alias-version", "mandatory", "aliases pin positive integer versions", _alias_versions),
+    Rule("version-description", "mandatory", "version descriptions keyed by version", _version_descriptions),
     Rule("privilege", "mandatory", "privileges are valid for their securable", _privileges),
-    Rule("grant-shape", "mandatory", "grants name declared roles or principals, and privileges", _grantees),
-    Rule("unique-names", "mandatory", "no duplicate models, schemas, principals", _unique_securables),
-    Rule(
-        "principal-lists",
-        "mandatory",
-        "principal, role and privilege lists have no duplicates",
-        _principal_names,
-    ),
+    Rule("grant-shape", "mandatory", "grants name a grantee and privileges", _grant_shape),
+    Rule("unknown-role", "mandatory", "grants name declared roles", _unknown_roles),
+    Rule("principal-name", "mandatory", "principal and role names are not empty", _principal_names),
+    Rule("unique-names", "mandatory", "no duplicate models, schemas, aliases, principals", _unique_names),
     Rule("broad-all-privileges", "mandatory", "no ALL_PRIVILEGES to broad principals", _broad_all_privileges),
-    Rule(
-        "create-model-creators",
-        "mandatory",
-        "CREATE_MODEL only to model-creator roles",
-        _create_model_creators,
-    ),
-    Rule(
-        "production-alias", "mandatory", "served models pin Production in production", _served_in_production
-    ),
+    Rule("create-model-creators", "mandatory", "CREATE_MODEL only to creator roles", _create_model_creators),
+    Rule("production-alias", "mandatory", "served models pin Production", _served_in_production),
     Rule("deployer-manage", "mandatory", "the deployer keeps MANAGE on Databricks", _deployer),
     Rule("tracking-uri", "mandatory", "the MLflow target names a server URL", _target_uri),
     Rule("protect-production", "advisory", "production resources are protected", _protect_production),
     Rule("role-principals", "advisory", "granted roles have principals", _roles_have_principals),
-    Rule(
-        "pinned-version-described",
-        "advisory",
-        "pinned versions have a description",
-        _pinned_versions_described,
-    ),
+    Rule("pinned-version-described", "advisory", "pinned versions described", _pinned_versions_described),
+)
+
+# Checked on the merged document before it is typed (see check_raw).
+RAW_RULES: tuple[tuple[str, Severity, str], ...] = (
+    ("no-plaintext-credentials", "mandatory", "credentials come from the environment or secret config"),
 )
 
 

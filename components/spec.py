@@ -469,7 +469,7 @@ class _Sources:
     def locate(self, path: Path_) -> tuple[str, str]:
         """(file, key) for a path in the merged document: where it was written, or its enclosing object."""
         candidates: list[tuple[Path_, bool]] = [(path, True), (path, False)]
-        if len(path) >= 3 and path[0] == "models":
+        if len(path) >= 3 and path[0] == "models" and not self._model_overrides(path):
             # Values a model inherits from modelDefaults are reported where they are written.
             candidates += [(("modelDefaults", *path[2:]), True), (("modelDefaults", *path[2:]), False)]
         if (
@@ -489,6 +489,15 @@ class _Sources:
                 best = (depth, cand, in_stack)
         return self._render(best[1], best[2])
 
+    def _model_overrides(self, path: Path_) -> bool:
+        """Does the model itself set a list or value along `path`, replacing what modelDefaults says?"""
+        for doc in (self.stack_doc, self.shared_doc):
+            depth = _depth(doc, path)
+            # Mappings merge with the defaults; a list or value met on the way replaces them.
+            if any(not isinstance(_node(doc, path[:d]), Mapping) for d in range(3, depth + 1)):
+                return True
+        return False
+
     def _render(self, path: Path_, in_stack: bool) -> tuple[str, str]:
         key = format_path(path)
         return (self.stack_file, f"{NAMESPACE}:{key}") if in_stack else (SHARED_FILE, key)
@@ -501,6 +510,12 @@ def _per_stack(path: Path_) -> bool:
         or path[:2] == ("catalog", "name")
         or (path[:1] == ("roles",) and path[-1:] == ("principals",))
     )
+
+
+def _node(doc: Any, path: Path_) -> Any:
+    for seg in path:
+        doc = doc[int(seg)] if isinstance(doc, list) else doc[str(seg)]
+    return doc
 
 
 def _depth(doc: Any, path: Path_) -> int:

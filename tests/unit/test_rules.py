@@ -1,0 +1,735 @@
+"""Governance rules: each bad input names its file, its key path, what was wrong and what is allowed.
+
+The bases below are valid stacks (checked first). Each case changes one thing, in the stack's config or in
+the shared registry.yaml, with the merge rules of the spec (`null` deletes a key), and asserts the exact
+problem it must produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from components import rules
+from components.spec import SpecError, StackSpec, build, merge
+
+TAGS = {"domain": "cost", "algorithm": "isolation_forest", "model_type": "anomaly_detection"}
+SHARED: dict[str, Any] = {
+    "catalog": {
+        "comment": "Models.",
+        "grants": [{"roles": ["ml_engineers", "inference_jobs"], "privileges": ["USE_CATALOG"]}],
+    },
+    "schemas": {
+        "gold_features": {
+            "grants": [{"roles": ["ml_engineers"], "privileges": ["USE_SCHEMA", "CREATE_MODEL"]}]
+        }
+    },
+    "roles": {"ml_engineers": {"modelCreator": True}, "inference_jobs": {"description": "batch jobs"}},
+    "modelDefaults": {
+        "schema": "gold_features",
+        "grants": [{"roles": ["inference_jobs"], "privileges": ["EXECUTE"]}],
+    },
+    "models": {
+        "cost_anomaly_detector": {
+            "description": "Finds odd spend.",
+            "tags": TAGS,
+            "served": True,
+            "versionDescriptions": {"1": "first", "2": "second"},
+        },
+        "budget_forecaster": {
+            "description": "Forecasts spend.",
+            "tags": {**TAGS, "algorithm": "gradient_boosting", "model_type": "forecasting"},
+            "versionDescriptions": {"1": "first"},
+        },
+    },
+}
+ROLES = {"ml_engineers": ["eng"], "inference_jobs": ["jobs"]}
+BASES: dict[str, dict[str, Any]] = {
+    "local": {
+        "mrgov:target": {"kind": "mlflow", "trackingUri": "http://127.0.0.1:5000"},
+        "mrgov:catalog": "local_catalog",
+        "mrgov:roles": ROLES,
+    },
+    "dev": {
+        "mrgov:target": {"kind": "databricks"},
+        "mrgov:catalog": "dev_catalog",
+        "mrgov:deployer": "deployer-sp",
+        "mrgov:roles": ROLES,
+    },
+    "prod": {
+        "mrgov:target": {"kind": "databricks"},
+        "mrgov:catalog": "prod_catalog",
+        "mrgov:deployer": "deployer-sp",
+        "mrgov:roles": ROLES,
+        "mrgov:models": {"cost_anomaly_detector": {"aliases": {"Production": 2}}},
+    },
+}
+CREDENTIALS_MSG = (
+    "credentials never go in config in clear; allowed: the environment (MLFLOW_TRACKING_PASSWORD, "
+    "DATABRICKS_TOKEN, a Databricks profile) or a secret "
+    "(`pulumi config set --secret mrgov:mlflowPassword ...` and target.passwordSecret)"
+)
+SCHEMA_PRIVILEGES = (
+    "ALL_PRIVILEGES, APPLY_TAG, CREATE_FUNCTION, CREATE_MODEL, CREATE_MODEL_VERSION, CREATE_TABLE, "
+    "CREATE_VOLUME, EXECUTE, MANAGE, MODIFY, READ_VOLUME, SELECT, USE_SCHEMA, WRITE_VOLUME"
+)
+MODEL_PRIVILEGES = "ALL_PRIVILEGES, APPLY_TAG, CREATE_MODEL_VERSION, EXECUTE, MANAGE"
+BROAD = "allowed: narrower privileges (such as EXECUTE) for 'account users', 'users', 'all users'"
+LONG = "a" * 256
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    file: str  # "stack" for Pulumi.<stack>.yaml, else the shared file name
+    key: str
+    message: str
+    stack_change: Mapping[str, Any] = field(default_factory=dict)  # merged into the stack's raw config
+    shared_change: Mapping[str, Any] = field(default_factory=dict)  # merged into registry.yaml
+    stack: str = "dev"
+    count: int = 1  # problems the change causes in all (some inputs break two rules at once)
+    secret_keys: tuple[str, ...] | None = None
+
+
+def _model(name: str, **change: Any) -> dict[str, Any]:
+    return {"mrgov:models": {name: change}}
+
+
+def _grants(*grants: dict[str, Any]) -> dict[str, Any]:
+    return {"grants": list(grants)}
+
+
+CASES = [
+    # ---- aliases
+    Case(
+        "reserved-alias-Latest",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.aliases.Latest",
+        "alias 'Latest' is reserved by MLflow; allowed: any name but 'latest' (any case) and v<digits>",
+        _model("cost_anomaly_detector", aliases={"Latest": 1}),
+    ),
+    Case(
+        "reserved-alias-v3",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.aliases.v3",
+        "alias 'v3' is reserved by MLflow; allowed: any name but 'latest' (any case) and v<digits>",
+        _model("cost_anomaly_detector", aliases={"v3": 1}),
+    ),
+    Case(
+        "alias-with-dot",
+        "stack",
+        "mrgov:models.budget_forecaster.aliases.prod.v1",
+        "alias 'prod.v1' is not a valid alias; allowed: 1 to 255 of letters, digits, '_' and '-'",
+        _model("budget_forecaster", aliases={"prod.v1": 1}),
+    ),
+    Case(
+        "alias-too-long",
+        "stack",
+        f"mrgov:models.budget_forecaster.aliases.{LONG}",
+        f"alias {LONG!r} is not a valid alias; allowed: 1 to 255 of letters, digits, '_' and '-'",
+        _model("budget_forecaster", aliases={LONG: 1}),
+    ),
+    Case(
+        "alias-version-not-a-number",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.aliases.Champion",
+        "version 'three' is not a model version; allowed: a positive integer such as 3",
+        _model("cost_anomaly_detector", aliases={"Champion": "three"}),
+    ),
+    Case(
+        "alias-version-zero",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.aliases.Champion",
+        "version 0 is not a model version; allowed: a positive integer such as 3",
+        _model("cost_anomaly_detector", aliases={"Champion": 0}),
+    ),
+    Case(
+        "alias-twice-in-two-cases",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.aliases.champion",
+        "alias 'champion' is declared more than once (aliases are case-insensitive); "
+        "allowed: each alias once",
+        _model("cost_anomaly_detector", aliases={"Champion": 1, "champion": 2}),
+        count=2,
+    ),
+    # ---- privileges
+    Case(
+        "use-model-on-model",
+        "stack",
+        "mrgov:models.budget_forecaster.grants[0].privileges[0]",
+        "there is no 'USE_MODEL' privilege in Unity Catalog; use EXECUTE (load, download, serve)",
+        _model("budget_forecaster", **_grants({"roles": ["inference_jobs"], "privileges": ["USE_MODEL"]})),
+    ),
+    Case(
+        "use-model-sql-spelling-on-schema-in-shared-file",
+        "registry.yaml",
+        "schemas.gold_features.grants[0].privileges[0]",
+        "there is no 'USE MODEL' privilege in Unity Catalog; use EXECUTE (load, download, serve)",
+        shared_change={
+            "schemas": {"gold_features": _grants({"roles": ["inference_jobs"], "privileges": ["USE MODEL"]})}
+        },
+    ),
+    Case(
+        "select-on-model",
+        "stack",
+        "mrgov:models.budget_forecaster.grants[0].privileges[1]",
+        f"'SELECT' is not a privilege on a model; allowed: {MODEL_PRIVILEGES}",
+        _model(
+            "budget_forecaster", **_grants({"roles": ["inference_jobs"], "privileges": ["EXECUTE", "SELECT"]})
+        ),
+    ),
+    Case(
+        "create-schema-on-schema",
+        "stack",
+        "mrgov:schemas.gold_features.grants[0].privileges[0]",
+        f"'CREATE_SCHEMA' is not a privilege on a schema; allowed: {SCHEMA_PRIVILEGES}",
+        {
+            "mrgov:schemas": {
+                "gold_features": _grants({"roles": ["ml_engineers"], "privileges": ["CREATE_SCHEMA"]})
+            }
+        },
+    ),
+    # ---- tags
+    Case(
+        "tag-key-with-colon",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.tags.team:owner",
+        "tag key 'team:owner' contains :; allowed: any characters except . , - = / :",
+        _model("cost_anomaly_detector", tags={"team:owner": "ml"}),
+    ),
+    Case(
+        "tag-key-with-dash-and-dot",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.tags.ml-team.name",
+        "tag key 'ml-team.name' contains - .; allowed: any characters except . , - = / :",
+        _model("cost_anomaly_detector", tags={"ml-team.name": "ml"}),
+    ),
+    Case(
+        "tag-key-too-long",
+        "stack",
+        f"mrgov:models.cost_anomaly_detector.tags.{LONG}",
+        "tag key is 256 characters long; allowed: at most 255",
+        _model("cost_anomaly_detector", tags={LONG: "x"}),
+    ),
+    Case(
+        "tag-value-too-long",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.tags.notes",
+        "tag value is 1001 characters long; allowed: at most 1000",
+        _model("cost_anomaly_detector", tags={"notes": "v" * 1001}),
+    ),
+    Case(
+        "too-many-tags",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.tags",
+        "51 tags; allowed: at most 50 per model",
+        _model("cost_anomaly_detector", tags={f"extra_{i}": "x" for i in range(48)}),
+    ),
+    Case(
+        "required-tag-removed-in-shared-file",
+        "registry.yaml",
+        "models.budget_forecaster.tags.algorithm",
+        "required tag 'algorithm' is missing or empty; "
+        "allowed: every model carries domain, algorithm, model_type",
+        shared_change={"models": {"budget_forecaster": {"tags": {"algorithm": None}}}},
+    ),
+    # ---- descriptions and versions
+    Case(
+        "description-emptied-by-stack",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.description",
+        "is missing or empty; allowed: a text saying what the model does, how and for whom",
+        _model("cost_anomaly_detector", description="  "),
+    ),
+    Case(
+        "description-missing-in-shared-file",
+        "registry.yaml",
+        "models.budget_forecaster.description",
+        "is missing or empty; allowed: a text saying what the model does, how and for whom",
+        shared_change={"models": {"budget_forecaster": {"description": None}}},
+    ),
+    Case(
+        "version-key-not-an-integer",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.versionDescriptions.v3",
+        "version 'v3' is not a model version; allowed: a positive integer such as 3",
+        _model("cost_anomaly_detector", versionDescriptions={"v3": "third"}),
+    ),
+    Case(
+        "version-key-negative",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.versionDescriptions.-1",
+        "version '-1' is not a model version; allowed: a positive integer such as 3",
+        _model("cost_anomaly_detector", versionDescriptions={"-1": "minus one"}),
+    ),
+    Case(
+        "version-description-empty",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.versionDescriptions.2",
+        "is empty; allowed: a text saying what changed",
+        _model("cost_anomaly_detector", versionDescriptions={"2": ""}),
+    ),
+    # ---- names and duplicates
+    Case(
+        "duplicate-model-differing-in-case",
+        "stack",
+        "mrgov:models.Budget_Forecaster",
+        "duplicates 'budget_forecaster' (Unity Catalog names are case-insensitive); allowed: each model once",
+        _model("Budget_Forecaster", description="again", tags=TAGS),
+        count=2,  # and the naming convention (lower case)
+    ),
+    Case(
+        "duplicate-schema-differing-in-case",
+        "stack",
+        "mrgov:schemas.Gold_Features",
+        "duplicates 'gold_features' (Unity Catalog names are case-insensitive); allowed: each schema once",
+        {"mrgov:schemas": {"Gold_Features": {}}},
+        count=2,  # and the identifier rule
+    ),
+    Case(
+        "duplicate-principal-in-role",
+        "stack",
+        "mrgov:roles.ml_engineers.principals[1]",
+        "'ENG' appears more than once in this list; allowed: each name once",
+        {"mrgov:roles": {"ml_engineers": ["eng", "ENG"]}},
+    ),
+    Case(
+        "duplicate-role-in-grant",
+        "stack",
+        "mrgov:models.budget_forecaster.grants[0].roles[1]",
+        "'inference_jobs' appears more than once in this list; allowed: each name once",
+        _model(
+            "budget_forecaster",
+            **_grants({"roles": ["inference_jobs", "inference_jobs"], "privileges": ["EXECUTE"]}),
+        ),
+    ),
+    Case(
+        "empty-principal",
+        "stack",
+        "mrgov:roles.inference_jobs.principals[0]",
+        "is empty; allowed: a name",
+        {"mrgov:roles": {"inference_jobs": [""]}},
+    ),
+    Case(
+        "model-name-one-word",
+        "stack",
+        "mrgov:models.forecaster",
+        "model name 'forecaster' does not follow the naming convention; allowed: lowercase snake_case of at "
+        "least two words, like {domain}_{use_case}_{type} (pattern ^[a-z][a-z0-9]*(_[a-z0-9]+)+$)",
+        _model("forecaster", description="One word.", tags=TAGS),
+    ),
+    Case(
+        "catalog-name-not-an-identifier",
+        "stack",
+        "mrgov:catalog.name",
+        "catalog name 'Dev-Catalog' is not a valid name; allowed: lowercase letters, digits and '_', "
+        "starting with a letter, at most 255 characters",
+        {"mrgov:catalog": "Dev-Catalog"},
+    ),
+    Case(
+        "model-in-undeclared-schema",
+        "stack",
+        "mrgov:models.budget_forecaster.schema",
+        "schema 'silver' is not declared under schemas; allowed: gold_features",
+        _model("budget_forecaster", schema="silver"),
+    ),
+    # ---- roles and grants
+    Case(
+        "unknown-role-in-stack-catalog-grant",
+        "stack",
+        "mrgov:catalog.grants[0].roles[0]",
+        "role 'ml_engineer' is not declared under roles; allowed: inference_jobs, ml_engineers",
+        {
+            "mrgov:catalog": {
+                "name": "dev_catalog",
+                **_grants({"roles": ["ml_engineer"], "privileges": ["USE_CATALOG"]}),
+            }
+        },
+    ),
+    Case(
+        "unknown-role-in-model-defaults-reported-once",
+        "registry.yaml",
+        "modelDefaults.grants[0].roles[0]",
+        "role 'dashboard' is not declared under roles; allowed: inference_jobs, ml_engineers",
+        shared_change={"modelDefaults": _grants({"roles": ["dashboard"], "privileges": ["EXECUTE"]})},
+    ),
+    Case(
+        "grant-without-grantee",
+        "stack",
+        "mrgov:models.budget_forecaster.grants[0]",
+        "names no grantee; allowed: roles: [<role>, ...] and/or principals: [<principal>, ...]",
+        _model("budget_forecaster", **_grants({"privileges": ["EXECUTE"]})),
+    ),
+    Case(
+        "grant-without-privileges",
+        "stack",
+        "mrgov:models.budget_forecaster.grants[0].privileges",
+        "is missing or empty; allowed: one or more privileges, such as [EXECUTE]",
+        _model("budget_forecaster", **_grants({"roles": ["inference_jobs"]})),
+    ),
+    Case(
+        "all-privileges-to-account-users",
+        "stack",
+        "mrgov:catalog.grants[0].principals[0]",
+        f"ALL_PRIVILEGES to the broad principal 'account users'; {BROAD}",
+        {
+            "mrgov:catalog": {
+                "name": "dev_catalog",
+                **_grants({"principals": ["account users"], "privileges": ["ALL_PRIVILEGES"]}),
+            }
+        },
+    ),
+    Case(
+        "all-privileges-to-role-holding-users",
+        "stack",
+        "mrgov:models.budget_forecaster.grants[0].roles[0]",
+        f"ALL_PRIVILEGES to role 'inference_jobs', which includes the broad principal 'users'; {BROAD}",
+        {
+            "mrgov:roles": {"inference_jobs": ["users"]},
+            **_model(
+                "budget_forecaster",
+                **_grants({"roles": ["inference_jobs"], "privileges": ["all privileges"]}),
+            ),
+        },
+    ),
+    Case(
+        "create-model-to-non-creator-role",
+        "stack",
+        "mrgov:schemas.gold_features.grants[0].roles[0]",
+        "CREATE_MODEL to role 'inference_jobs', which is not marked modelCreator; "
+        "allowed: roles with modelCreator: true (ml_engineers)",
+        {
+            "mrgov:schemas": {
+                "gold_features": _grants({"roles": ["inference_jobs"], "privileges": ["CREATE_MODEL"]})
+            }
+        },
+    ),
+    Case(
+        "create-model-directly-to-principal",
+        "stack",
+        "mrgov:catalog.grants[0].principals[0]",
+        "CREATE_MODEL directly to principal 'bob@example.com'; allowed: roles with modelCreator: true "
+        "(ml_engineers)",
+        {
+            "mrgov:catalog": {
+                "name": "dev_catalog",
+                **_grants({"principals": ["bob@example.com"], "privileges": ["CREATE_MODEL"]}),
+            }
+        },
+    ),
+    # ---- production
+    Case(
+        "prod-served-model-without-production",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.aliases",
+        "model is served in production environment 'prod' but pins no 'Production' alias; "
+        "allowed: aliases: {Production: <version>}",
+        _model("cost_anomaly_detector", aliases={"Production": None, "Champion": 1}),
+        stack="prod",
+    ),
+    Case(
+        "databricks-without-deployer",
+        "stack",
+        "mrgov:deployer",
+        "is required for the databricks target: grants are authoritative and would revoke the deploying "
+        "identity's own MANAGE; allowed: the user, group or service principal that runs pulumi up",
+        {"mrgov:deployer": None},
+    ),
+    # ---- target
+    Case(
+        "unknown-target-kind",
+        "stack",
+        "mrgov:target",
+        "unknown kind 'sagemaker'; allowed: 'mlflow', 'databricks'",
+        {"mrgov:target": {"kind": "sagemaker"}},
+    ),
+    Case(
+        "target-without-kind",
+        "stack",
+        "mrgov:target",
+        "kind is required; allowed: 'mlflow', 'databricks'",
+        {"mrgov:target": {"kind": None}},
+        stack="local",
+    ),
+    Case(
+        "target-missing",
+        "stack",
+        "mrgov:target",
+        "is required",
+        {"mrgov:target": None},
+        stack="local",
+    ),
+    Case(
+        "mlflow-without-tracking-uri",
+        "stack",
+        "mrgov:target.trackingUri",
+        "is required",
+        {"mrgov:target": {"trackingUri": None}},
+        stack="local",
+    ),
+    Case(
+        "mlflow-tracking-uri-not-a-server",
+        "stack",
+        "mrgov:target.trackingUri",
+        "'file:///tmp/mlruns' is not a server URL; allowed: http://host:port or https://host",
+        {"mrgov:target": {"trackingUri": "file:///tmp/mlruns"}},
+        stack="local",
+    ),
+    Case(
+        "password-in-clear",
+        "stack",
+        "mrgov:target.password",
+        CREDENTIALS_MSG,
+        {"mrgov:target": {"password": "hunter2hunter2"}},
+        stack="local",
+    ),
+    Case(
+        "password-secret-not-a-secret",
+        "stack",
+        "mrgov:target.passwordSecret",
+        "'mrgov:mlflowPassword' is not set as a secret; "
+        "allowed: `pulumi config set --secret mrgov:mlflowPassword ...`",
+        {"mrgov:target": {"passwordSecret": "mrgov:mlflowPassword"}},
+        stack="local",
+        secret_keys=("mrgov:otherSecret",),
+    ),
+    Case(
+        "password-secret-not-a-key",
+        "stack",
+        "mrgov:target.passwordSecret",
+        "'mlflowPassword' is not a config key; allowed: <namespace>:<key>, such as mrgov:mlflowPassword",
+        {"mrgov:target": {"passwordSecret": "mlflowPassword"}},
+        stack="local",
+    ),
+    # ---- structure
+    Case(
+        "catalog-name-missing",
+        "stack",
+        "mrgov:catalog.name",
+        "is required",
+        {"mrgov:catalog": None},
+    ),
+    Case(
+        "misspelt-top-level-key",
+        "stack",
+        "mrgov:model",
+        "unknown key; allowed keys: catalog, deployer, environment, governance, models, protect, roles, "
+        "schemas, target",
+        {"mrgov:model": {"cost_anomaly_detector": {}}},
+    ),
+    Case(
+        "misspelt-model-key",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.alias",
+        "unknown key; allowed keys: aliases, description, grants, owner, retainOnDelete, schema, served, "
+        "tags, versionDescriptions",
+        _model("cost_anomaly_detector", alias={"Champion": 1}),
+    ),
+    Case(
+        "isolation-mode-unknown",
+        "stack",
+        "mrgov:catalog.isolationMode",
+        "got 'PRIVATE'; allowed: 'OPEN' or 'ISOLATED'",
+        {"mrgov:catalog": {"name": "dev_catalog", "isolationMode": "PRIVATE"}},
+    ),
+    Case(
+        "protect-not-a-boolean",
+        "stack",
+        "mrgov:protect",
+        "must be true or false, got 'maybe'",
+        {"mrgov:protect": "maybe"},
+    ),
+    Case(
+        "tags-as-a-list",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.tags",
+        "must be a mapping, got ['cost']",
+        _model("cost_anomaly_detector", tags=["cost"]),
+    ),
+]
+
+
+def _build(case: Case) -> StackSpec:
+    raw = merge(BASES[case.stack], case.stack_change)
+    shared = merge(SHARED, case.shared_change)
+    return build(case.stack, raw, shared=shared, secret_keys=case.secret_keys)
+
+
+@pytest.mark.parametrize("stack", sorted(BASES))
+def test_bases_are_valid_and_quiet(stack: str) -> None:
+    spec = _build(Case("base", "", "", "", stack=stack))
+    assert spec.warnings == ()
+    assert [m.name for m in spec.models] == ["cost_anomaly_detector", "budget_forecaster"]
+
+
+def test_table_is_large_and_distinct() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert len({(c.stack, repr(c.stack_change), repr(c.shared_change)) for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_named_precisely(case: Case) -> None:
+    with pytest.raises(SpecError) as info:
+        _build(case)
+    err = info.value
+    file = f"Pulumi.{case.stack}.yaml" if case.file == "stack" else case.file
+    got = [(p.file, p.key, p.message) for p in err.problems]
+    assert (file, case.key, case.message) in got, "\n".join(map(str, err.problems))
+    assert len(err.problems) == case.count, "\n".join(map(str, err.problems))
+    assert f"{file} {case.key}: {case.message}" in str(err)
+    # Every problem carries the id and severity of a registered rule (or is a structural error).
+    ids = (
+        {r.id: r.severity for r in rules.RULES}
+        | {r[0]: r[1] for r in rules.RAW_RULES}
+        | {"structure": "mandatory"}
+    )
+    assert all(ids.get(p.rule_id) == p.severity == "mandatory" for p in err.problems)
+
+
+def test_all_problems_of_a_stack_are_reported_together() -> None:
+    # Changes to different keys of one stack, so none overwrites another.
+    ids = [
+        "reserved-alias-Latest",
+        "alias-with-dot",
+        "use-model-on-model",
+        "create-schema-on-schema",
+        "tag-key-with-colon",
+        "description-emptied-by-stack",
+        "version-key-not-an-integer",
+        "duplicate-principal-in-role",
+        "model-name-one-word",
+        "misspelt-top-level-key",
+        "protect-not-a-boolean",
+        "databricks-without-deployer",
+        "isolation-mode-unknown",
+    ]
+    picked = [c for c in CASES if c.id in ids]
+    assert len(picked) == len(ids)
+    raw: dict[str, Any] = BASES["dev"]
+    for case in picked:
+        raw = merge(raw, case.stack_change)
+    with pytest.raises(SpecError) as info:
+        build("dev", raw, shared=SHARED)
+    got = {(p.key, p.message) for p in info.value.problems}
+    missing = [c.id for c in picked if (c.key, c.message) not in got]
+    assert not missing
+    assert len(info.value.problems) == len(picked)
+    assert str(info.value).startswith(f"stack 'dev' has {len(info.value.problems)} config problem(s)")
+
+
+def test_advisories_are_warnings_not_errors() -> None:
+    raw = merge(
+        BASES["prod"],
+        {
+            "mrgov:protect": False,
+            "mrgov:roles": {"inference_jobs": []},
+            **_model("budget_forecaster", aliases={"Champion": 4}),
+        },
+    )
+    spec = build("prod", raw, shared=SHARED)
+    assert spec.protect is False
+    assert spec.warnings == (
+        "Pulumi.prod.yaml mrgov:protect: protect is false in production environment 'prod'; allowed: true "
+        "(the default there), so a stray change cannot delete the registry [protect-production]",
+        "Pulumi.prod.yaml mrgov:roles.inference_jobs.principals: role 'inference_jobs' is granted "
+        "privileges but has no principals in environment 'prod', so its grants do nothing; "
+        "allowed: a list of principals [role-principals]",
+        "registry.yaml models.budget_forecaster.versionDescriptions: version 4 is pinned by alias "
+        "'Champion' but has no description; allowed: versionDescriptions: {'4': <what changed>} "
+        "[pinned-version-described]",
+    )
+
+
+def test_governance_knobs_are_configurable() -> None:
+    raw = merge(
+        BASES["dev"],
+        {
+            "mrgov:governance": {
+                "requiredTags": ["owner_team"],
+                "modelNamePattern": "^[a-z]+$",
+                "modelNameHint": "one lowercase word",
+            }
+        },
+    )
+    with pytest.raises(SpecError) as info:
+        build("dev", raw, shared=SHARED)
+    got = {(p.key, p.message) for p in info.value.problems}
+    assert (
+        "models.cost_anomaly_detector.tags.owner_team",
+        "required tag 'owner_team' is missing or empty; allowed: every model carries owner_team",
+    ) in got
+    assert (
+        "models.budget_forecaster",
+        "model name 'budget_forecaster' does not follow the naming convention; allowed: one lowercase word "
+        "(pattern ^[a-z]+$)",
+    ) in got
+    assert len(got) == 4
+
+
+# --------------------------------------------------------------------------------------------------------
+# Single-value checks, for the policy pack
+# --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("securable", "privilege", "ok"),
+    [
+        ("model", "EXECUTE", True),
+        ("model", "CREATE_MODEL_VERSION", True),
+        ("model", "create model version", True),
+        ("model", "CREATE_MODEL", False),
+        ("model", "USE_SCHEMA", False),
+        ("schema", "CREATE_MODEL", True),
+        ("schema", "CREATE_MODEL_VERSION", True),
+        ("schema", "USE_CATALOG", False),
+        ("catalog", "USE_CATALOG", True),
+        ("catalog", "CREATE_MODEL", True),
+        ("catalog", "BROWSE", True),
+        ("schema", "BROWSE", False),
+        ("catalog", "USE_MODEL", False),
+    ],
+)
+def test_privilege_problem(securable: rules.Securable, privilege: str, ok: bool) -> None:
+    assert (rules.privilege_problem(securable, privilege) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("alias", "ok"),
+    [
+        ("Production", True),
+        ("champion-2_b", True),
+        ("a" * 255, True),
+        ("LATEST", False),
+        ("latest", False),
+        ("V12", False),
+        ("v1a", True),
+        ("", False),
+        ("prod alias", False),
+    ],
+)
+def test_alias_problem(alias: str, ok: bool) -> None:
+    assert (rules.alias_problem(alias) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("key", "ok"),
+    [
+        ("domain", True),
+        ("model_type", True),
+        ("a=b", False),
+        ("a/b", False),
+        ("a,b", False),
+        ("k" * 255, True),
+    ],
+)
+def test_tag_key_problem(key: str, ok: bool) -> None:
+    assert (rules.tag_key_problem(key) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"), [(1, True), ("12", True), ("01", False), (True, False), (2.0, False)]
+)
+def test_version_problem(version: object, ok: bool) -> None:
+    assert (rules.version_problem(version) is None) is ok
