@@ -1,54 +1,54 @@
 """Authoritative Unity Catalog grants: one `databricks.Grants` per securable, in a stable order.
 
 `databricks.Grants` replaces every grant on its securable, including grants made by hand
-and the deploying identity's own. Two things follow:
+and the deploying identity's own. The spec resolves the grant list (roles to principals,
+privileges normalised, the deployer's MANAGE folded in); this module applies it:
 
-- the grant list is sorted (principals, then privileges) so the provider's stored order
-  never shows a permanent diff in preview;
-- the deployer principal is always given what it needs to keep governing the securable
-  (MANAGE, plus the USE_* privilege that lets it reach what lies below), unless it is the
-  declared owner, who holds every privilege anyway.
+- in a stable order (principals, then privileges) so that the provider never shows a
+  permanent diff in preview;
+- after checking that the deployer kept what it needs (spec.DEPLOYER_PRIVILEGES), so a
+  hand-built spec cannot make `pulumi up` lock itself out either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import pulumi
 import pulumi_databricks as databricks
 
-Securable = Literal["catalog", "schema", "model"]
-
-# What the deployer keeps on each kind of securable. MANAGE lets it change grants and ownership;
-# USE_CATALOG / USE_SCHEMA let it reach the schemas and models it governs below.
-DEPLOYER_PRIVILEGES: Mapping[Securable, tuple[str, ...]] = {
-    "catalog": ("MANAGE", "USE_CATALOG"),
-    "schema": ("MANAGE", "USE_SCHEMA"),
-    "model": ("MANAGE",),
-}
+from components.rules import Securable
+from components.spec import DEPLOYER_PRIVILEGES, Grant
 
 GrantList = tuple[tuple[str, tuple[str, ...]], ...]
+"""((principal, (privilege, ...)), ...), sorted at both levels."""
 
 
-def normalized_grants(
+def grant_list(
     securable: Securable,
-    grants: Mapping[str, Iterable[str]],
+    full_name: str,
+    grants: Iterable[Grant],
     *,
     deployer: str | None,
     owner: str | None,
 ) -> GrantList:
-    """The grant list to apply: deployer guard added, empty entries dropped, everything sorted.
+    """The spec's grants in apply order, after the lock-out check.
 
-    Privileges are expected to be valid for `securable` already (the spec checks them);
-    this function only decides what is applied and in which order.
+    Raises ValueError naming the securable if the deployer (when it is not the owner) would lose
+    any of DEPLOYER_PRIVILEGES: applying such a list would revoke the deployer's own MANAGE.
     """
     merged: dict[str, set[str]] = {}
-    for principal, privileges in grants.items():
-        merged.setdefault(principal, set()).update(privileges)
+    for grant in grants:
+        merged.setdefault(grant.principal, set()).update(grant.privileges)
     if deployer and deployer != owner:
-        merged.setdefault(deployer, set()).update(DEPLOYER_PRIVILEGES[securable])
+        missing = sorted(set(DEPLOYER_PRIVILEGES[securable]) - merged.get(deployer, set()))
+        if missing:
+            raise ValueError(
+                f"{securable} {full_name!r}: the grants would take {', '.join(missing)} away from the "
+                f"deployer {deployer!r}, which would lock `pulumi up` out; build grants with the spec "
+                "(components.spec.build), which keeps them"
+            )
     return tuple((p, tuple(sorted(privs))) for p, privs in sorted(merged.items()) if privs)
 
 
@@ -93,9 +93,10 @@ def securable_grants(
     opts = pulumi.ResourceOptions(
         parent=parent,
         depends_on=depends_on,
+        # When the securable itself is deleted its grants go with it: no revoke calls on a dead object.
         deleted_with=deleted_with,
-        # Grants are never protected: they must follow the stack, even in prod. Set
-        # explicitly, or a protected parent would pass its protection down.
+        # Grants are never protected: they must follow the stack, even in prod. Set explicitly,
+        # or a protected parent would pass its protection down.
         protect=False,
         retain_on_delete=retain_on_delete,
     )
@@ -104,8 +105,8 @@ def securable_grants(
         grants=grant_blocks,
         catalog=args.full_name if args.securable == "catalog" else None,
         schema=args.full_name if args.securable == "schema" else None,
-        # A UC registered model is a `function` securable in the grants API; the provider's
-        # `model` attribute is the one that maps to it.
+        # A UC registered model is a `function` securable in the grants API; the provider's `model`
+        # attribute is the one that maps to it.
         model=args.full_name if args.securable == "model" else None,
         opts=opts,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_databricks as databricks
@@ -13,12 +13,13 @@ from components.databricks.grants import GrantList, SecurableGrantsArgs, securab
 
 @dataclass(frozen=True)
 class SchemaArgs:
-    """Inputs for one schema. `grants` is already normalized (see grants.normalized_grants)."""
+    """Inputs for one schema. `grants` come from grants.grant_list."""
 
     catalog_name: str
     schema_name: str
     comment: str = ""
     owner: str | None = None
+    properties: Mapping[str, str] = field(default_factory=dict)
     grants: GrantList = ()
     protect: bool = False
     retain_on_delete: bool = False
@@ -54,6 +55,7 @@ class Schema(pulumi.ComponentResource):
             name=args.schema_name,
             comment=args.comment or None,
             owner=args.owner,
+            properties=dict(args.properties) or None,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(depends_on),

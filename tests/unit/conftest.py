@@ -62,7 +62,15 @@ def _mock_id(typ: str, name: str, inputs: dict[str, Any]) -> str:
 
 
 class EchoMocks(pulumi_mocks.Mocks):
-    """Providers that accept every input and echo it back; invokes return nothing."""
+    """Providers that accept every input and echo it back.
+
+    `registry_aliases` is what the workspace holds: {model full name: {alias: version}}, answered to
+    the provider's getRegisteredModel data source. Invokes are recorded in `calls`.
+    """
+
+    def __init__(self, registry_aliases: dict[str, dict[str, int]] | None = None) -> None:
+        self.registry_aliases = registry_aliases or {}
+        self.calls: list[pulumi_mocks.MockCallArgs] = []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
@@ -70,8 +78,18 @@ class EchoMocks(pulumi_mocks.Mocks):
             state["fullName"] = _mock_id(args.typ, args.name, args.inputs)
         return (args.resource_id or _mock_id(args.typ, args.name, args.inputs)), state
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        self.calls.append(args)
+        if args.token == "databricks:index/getRegisteredModel:getRegisteredModel":
+            full_name = str(args.args.get("fullName"))
+            aliases = self.registry_aliases.get(full_name, {})
+            info = {
+                "fullName": full_name,
+                "browseOnly": False,
+                "aliases": [{"aliasName": a, "versionNum": v} for a, v in sorted(aliases.items())],
+            }
+            return {"id": full_name, "fullName": full_name, "modelInfos": [info]}, []
+        return {}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

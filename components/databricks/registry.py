@@ -1,0 +1,178 @@
+"""DatabricksRegistry: the Databricks target's top component, built from a resolved StackSpec.
+
+It lays out one catalog, its schemas and its registered models, each with its authoritative grants,
+and the models' aliases, tags and version descriptions, all from the spec and nothing else. Every
+resource is registered while the constructor runs, so a preview shows all that `up` will do.
+
+Outputs, for `pulumi stack output` and StackReference consumers:
+- `model_names`: {model: "catalog.schema.model"}
+- `alias_uris`: {model: {alias: "models:/catalog.schema.model@Alias"}} for each managed alias
+- `grants`: {securable full name: {privilege: [principals]}}, as applied (deployer included)
+- `unmanaged_aliases`: {model: {alias: version}} for aliases on the model this stack does not declare
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_databricks as databricks
+
+from components.databricks.catalog import Catalog, CatalogArgs
+from components.databricks.grants import GrantList, grant_list, holders_by_privilege
+from components.databricks.model import UC_REGISTRY, RegisteredModel, RegisteredModelArgs
+from components.databricks.schema import Schema, SchemaArgs
+from components.spec import DatabricksTarget, StackSpec
+
+
+@dataclass(frozen=True)
+class DatabricksRegistryArgs:
+    """The resolved spec of a stack whose target is Databricks.
+
+    `adopt_models` names models that exist already (a training pipeline registered them) and are
+    imported on the first `up` instead of created; see RegisteredModelArgs.adopt.
+    """
+
+    spec: StackSpec
+    adopt_models: frozenset[str] = frozenset()
+
+
+def registry_uri_for(target: DatabricksTarget) -> str:
+    """The MLflow registry URI: `databricks-uc`, or `databricks-uc://<profile>` to use a config profile."""
+    if target.profile and target.registry_uri == UC_REGISTRY:
+        return f"{UC_REGISTRY}://{target.profile}"
+    return target.registry_uri
+
+
+class DatabricksRegistry(pulumi.ComponentResource):
+    """Catalog, schemas, models, grants, aliases, tags and version descriptions of one stack.
+
+    Children (parent=self): `{name}-provider` (the databricks provider, with the target's host or
+    profile; the token comes from the environment or the profile, never from the program),
+    `{name}-catalog` (Catalog), `{name}-schema-<schema>` (Schema), `{name}-model-<model>`
+    (RegisteredModel). `protect` from the spec goes on the catalog, each schema and each model.
+    """
+
+    catalog: Catalog
+    schemas: dict[str, Schema]
+    models: dict[str, RegisteredModel]
+    model_names: pulumi.Output[dict[str, str]]
+    alias_uris: pulumi.Output[dict[str, dict[str, str]]]
+    grants: pulumi.Output[dict[str, dict[str, list[str]]]]
+    unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
+
+    def __init__(
+        self, name: str, args: DatabricksRegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mrgov:databricks:DatabricksRegistry", name, None, opts)
+        spec = args.spec
+        target = spec.target
+        if not isinstance(target, DatabricksTarget):
+            raise ValueError(
+                f"stack {spec.stack!r}: DatabricksRegistry needs mrgov:target.kind databricks, "
+                f"got {target.kind!r}"
+            )
+        unknown = sorted(args.adopt_models - {m.name for m in spec.models})
+        if unknown:
+            raise ValueError(
+                f"stack {spec.stack!r}: adopt_models names models the stack does not declare: {unknown}"
+            )
+        deployer = spec.deployer.name if spec.deployer else None
+        registry_uri = registry_uri_for(target)
+
+        self.provider = databricks.Provider(
+            f"{name}-provider",
+            host=target.host,
+            profile=target.profile,
+            opts=pulumi.ResourceOptions(parent=self, protect=False),
+        )
+        # Children of the components below inherit this provider through their parent.
+        child = pulumi.ResourceOptions(parent=self, providers={"databricks": self.provider})
+        applied: dict[str, GrantList] = {}
+
+        c = spec.catalog
+        applied[c.name] = grant_list("catalog", c.name, c.grants, deployer=deployer, owner=c.owner)
+        self.catalog = Catalog(
+            f"{name}-catalog",
+            CatalogArgs(
+                catalog_name=c.name,
+                comment=c.comment,
+                owner=c.owner,
+                isolation_mode=c.isolation_mode,
+                properties=c.properties,
+                adopt=c.adopt,
+                grants=applied[c.name],
+                protect=spec.protect,
+            ),
+            child,
+        )
+
+        self.schemas = {}
+        for s in spec.schemas:
+            applied[s.full_name] = grant_list(
+                "schema", s.full_name, s.grants, deployer=deployer, owner=s.owner
+            )
+            self.schemas[s.name] = Schema(
+                f"{name}-schema-{s.name}",
+                SchemaArgs(
+                    catalog_name=c.name,
+                    schema_name=s.name,
+                    comment=s.comment,
+                    owner=s.owner,
+                    properties=s.properties,
+                    grants=applied[s.full_name],
+                    protect=spec.protect,
+                ),
+                child,
+                depends_on=[self.catalog.catalog],
+            )
+
+        self.models = {}
+        for m in spec.models:
+            applied[m.full_name] = grant_list(
+                "model", m.full_name, m.grants, deployer=deployer, owner=m.owner
+            )
+            if m.aliases and deployer and m.owner and m.owner != deployer:
+                # Unity Catalog lets only the owner set an alias (FACTS.md section 3).
+                pulumi.log.warn(
+                    f"stack {spec.stack!r}: model {m.name!r} is owned by {m.owner!r}, not the deployer "
+                    f"{deployer!r}; setting its aliases fails unless the deployer belongs to that owner"
+                )
+            schema = self.schemas.get(m.schema_name)
+            self.models[m.name] = RegisteredModel(
+                f"{name}-model-{m.name}",
+                RegisteredModelArgs(
+                    catalog_name=c.name,
+                    schema_name=m.schema_name,
+                    model_name=m.name,
+                    comment=m.description,
+                    owner=m.owner,
+                    grants=applied[m.full_name],
+                    aliases=m.aliases,
+                    tags=m.tags,
+                    version_descriptions=m.version_descriptions,
+                    adopt=m.name in args.adopt_models,
+                    protect=spec.protect,
+                    retain_on_delete=m.retain_on_delete,
+                    registry_uri=registry_uri,
+                ),
+                child,
+                depends_on=[schema.schema] if schema else [self.catalog.catalog],
+            )
+
+        self.model_names = pulumi.Output.from_input({m.name: m.full_name for m in spec.models})
+        self.alias_uris = pulumi.Output.all(**{k: m.alias_uris for k, m in self.models.items()}).apply(dict)
+        self.grants = pulumi.Output.from_input(
+            {k: holders_by_privilege(v) for k, v in sorted(applied.items())}
+        )
+        self.unmanaged_aliases = pulumi.Output.all(
+            **{k: m.unmanaged_aliases for k, m in self.models.items()}
+        ).apply(dict)
+        self.register_outputs(
+            {
+                "model_names": self.model_names,
+                "alias_uris": self.alias_uris,
+                "grants": self.grants,
+                "unmanaged_aliases": self.unmanaged_aliases,
+            }
+        )
