@@ -15,6 +15,7 @@ documented in docs/config.md.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -915,6 +916,22 @@ def _config_keys_in_runtime() -> Iterator[str]:
         return
 
 
+def decode_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Pulumi hands config values over as text: objects, lists and booleans as JSON. Decode those.
+
+    For callers that hold the raw config map of a stack (the policy pack, scripts) before `build()`.
+    Values that are not text, or text that is not JSON (`mrgov:catalog: dev_catalog`), pass unchanged.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        out[key] = value
+        if isinstance(value, str) and (value[:1] in ("{", "[") or value in ("true", "false")):
+            # Text that is not JSON stays text; validation names the key if text is wrong there.
+            with contextlib.suppress(json.JSONDecodeError):
+                out[key] = json.loads(value)
+    return out
+
+
 def load_from_pulumi() -> StackSpec:
     """Read this stack's config through pulumi.Config, merge registry.yaml, validate, log warnings."""
     import pulumi
@@ -932,16 +949,9 @@ def load_from_pulumi() -> StackSpec:
         if f"{NAMESPACE}:{key}" in secret_keys:
             continue  # secret values are never part of the spec; only their key names are
         value = cfg.get(key)
-        if value is None:
-            continue
-        if value[:1] in "{[" or key == "protect":
-            try:
-                raw[key] = json.loads(value)  # objects, lists and booleans arrive as JSON text
-                continue
-            except json.JSONDecodeError:
-                pass
-        raw[key] = value
-    spec = build(pulumi.get_stack(), raw, _project_dir(), secret_keys=secret_keys)
+        if value is not None:
+            raw[key] = value
+    spec = build(pulumi.get_stack(), decode_config(raw), _project_dir(), secret_keys=secret_keys)
     for warning in spec.warnings:
         pulumi.log.warn(warning)
     return spec

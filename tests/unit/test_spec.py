@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pulumi
 import pytest
 from pulumi.runtime import config as runtime_config
+from pydantic import BaseModel
 
+from components import rules
 from components.spec import (
     DatabricksTarget,
     MlflowTarget,
     Principal,
     PrincipalConfig,
     SpecError,
+    StackConfig,
     StackSpec,
     build,
     build_from_files,
@@ -408,3 +412,36 @@ def test_load_from_pulumi_refuses_plain_password_key_and_misspelt_keys(pulumi_co
     assert got[("Pulumi.local.yaml", "mrgov:model")].startswith(
         "unknown key; allowed keys: catalog, deployer"
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# The docs keep up with the code
+# --------------------------------------------------------------------------------------------------------
+def _config_keys(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    keys: set[str] = set()
+    if model in seen:
+        return keys
+    seen.add(model)
+    for name, info in model.model_fields.items():
+        keys.add(info.alias or name)
+        for arg in _flatten(info.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                keys |= _config_keys(arg, seen)
+    return keys
+
+
+def _flatten(tp: object) -> Iterator[object]:
+    yield tp
+    for arg in typing.get_args(tp):
+        yield from _flatten(arg)
+
+
+def test_docs_name_every_config_key_and_rule() -> None:
+    doc = (ROOT / "docs" / "config.md").read_text()
+    keys = _config_keys(StackConfig, set()) - {"kind", "name"}
+    # Target fields are written camelCase in config.
+    assert {"trackingUri", "passwordSecret", "registryUri", "modelCreator", "versionDescriptions"} <= keys
+    missing = sorted(k for k in keys if f"`{k}`" not in doc)
+    assert not missing, f"docs/config.md does not document {missing}"
+    rule_ids = [r.id for r in rules.RULES] + [r[0] for r in rules.RAW_RULES]
+    assert not [r for r in rule_ids if f"`{r}`" not in doc]
