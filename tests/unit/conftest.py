@@ -21,7 +21,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-DYNAMIC = "pulumi-python:dynamic:Resource"
+DYNAMIC_PREFIX = "pulumi-python:dynamic"  # type tokens of Python dynamic resources start with this
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Registration:
     import_id: str
     deleted_with: str
     dependencies: tuple[str, ...]
+    provider: str  # the explicit provider reference (`urn::id`), "" for the default provider
     read: bool = False  # True for `Resource.get`: a read-only reference, never created
 
     @property
@@ -116,6 +117,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     import_id=request.importId,
                     deleted_with=request.deletedWith,
                     dependencies=tuple(sorted(request.dependencies)),
+                    provider=request.provider,
                 )
             )
         return response
@@ -135,6 +137,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 import_id=request.id,
                 deleted_with="",
                 dependencies=tuple(sorted(request.dependencies)),
+                provider=request.provider,
                 read=True,
             )
         )
@@ -191,6 +194,8 @@ def mock_program() -> Iterator[Callable[..., MockRun]]:
         mocks: pulumi_mocks.Mocks | None = None,
     ) -> MockRun:
         monitor = RecordingMonitor(mocks or EchoMocks())
+        # A fresh root stack per run, named after this run's stack (set_mocks keeps an existing one).
+        pulumi.runtime.settings.ROOT.set(None)
         pulumi.runtime.set_mocks(
             monitor.mocks, project="mrgov", stack=stack, preview=preview, monitor=monitor
         )
