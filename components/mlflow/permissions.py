@@ -380,8 +380,9 @@ class RoleArgs:
     tracking_uri: pulumi.Input[str]
     name: pulumi.Input[str]
     description: pulumi.Input[str] = ""
-    members: pulumi.Input[list[str]] = field(default_factory=list)
-    """Usernames; members not listed are removed from the role (the stack owns it)."""
+    members: pulumi.Input[list[str]] | None = None
+    """Usernames, authoritative: members not listed are removed. None leaves membership alone (managed
+    elsewhere, as a Unity Catalog group's is in the identity provider)."""
     workspace: pulumi.Input[str] = DEFAULT_WORKSPACE
 
 
@@ -393,11 +394,11 @@ def role_id(workspace: str, name: str) -> str:
     return f"{workspace}/{name}"
 
 
-def _role_outs(props: dict[str, Any], description: str, members: list[str]) -> dict[str, Any]:
+def _role_outs(props: dict[str, Any], description: str, members: list[str] | None) -> dict[str, Any]:
     return {
         **{k: props[k] for k in ROLE_REPLACE_KEYS},
         "description": description,
-        "members": sorted(members),
+        "members": sorted(members) if members is not None else None,
     }
 
 
@@ -414,9 +415,7 @@ class RoleProvider(RegistryProvider):
         if isinstance(name, str) and known(name) and (not name.strip() or name.startswith("__user_")):
             c.fail("name", f"role name {name!r} is empty or uses MLflow's reserved '__user_' prefix")
         members = c.inputs.get("members")
-        if members is None:
-            c.inputs["members"] = []
-        elif known(members):
+        if members is not None and known(members):
             if not isinstance(members, list | tuple) or not all(isinstance(m, str) and m for m in members):
                 c.fail("members", f"must be a list of usernames, got {members!r}")
             else:
@@ -437,7 +436,7 @@ class RoleProvider(RegistryProvider):
             props["description"],
         )
         client = auth_client(uri)
-        self._require_users(uri, props["members"])  # before anything is created
+        self._require_users(uri, props.get("members"))  # before anything is created
         try:
             try:
                 client.create_role(ws, name, description or None)
@@ -447,10 +446,10 @@ class RoleProvider(RegistryProvider):
             role = snapshot(uri, fresh=True).roles[(ws, name)]
             if role.description != description:
                 client.update_role(role.id, description=description)
-            self._set_members(uri, role, props["members"])
+            self._set_members(uri, role, props.get("members"))
         finally:
             forget_snapshot(uri)
-        return CreateResult(id_=role_id(ws, name), outs=_role_outs(props, description, props["members"]))
+        return CreateResult(id_=role_id(ws, name), outs=_role_outs(props, description, props.get("members")))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         ws, _, name = id_.partition("/")
@@ -459,7 +458,8 @@ class RoleProvider(RegistryProvider):
         role = snap.roles.get((props["workspace"], props["name"]))
         if role is None:
             return ReadResult(None, {})
-        return ReadResult(id_, _role_outs(props, role.description, snap.members(role)))
+        managed = props.get("members") is not None
+        return ReadResult(id_, _role_outs(props, role.description, snap.members(role) if managed else None))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         news = strip_provider(news)
@@ -470,10 +470,10 @@ class RoleProvider(RegistryProvider):
                 raise RegistryError(f"MLflow role {news['name']!r} vanished from {uri}; run `pulumi refresh`")
             if role.description != news["description"]:
                 auth_client(uri).update_role(role.id, description=news["description"])
-            self._set_members(uri, role, news["members"])
+            self._set_members(uri, role, news.get("members"))
         finally:
             forget_snapshot(uri)
-        return UpdateResult(outs=_role_outs(news, news["description"], news["members"]))
+        return UpdateResult(outs=_role_outs(news, news["description"], news.get("members")))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         uri = props["tracking_uri"]
@@ -489,14 +489,18 @@ class RoleProvider(RegistryProvider):
             forget_snapshot(uri)
 
     @staticmethod
-    def _require_users(uri: str, members: list[str]) -> None:
+    def _require_users(uri: str, members: list[str] | None) -> None:
+        if members is None:
+            return
         users = snapshot(uri).users
         missing = sorted(m for m in members if m not in users)
         if missing:
             raise _missing_user(uri, missing[0])
 
     @staticmethod
-    def _set_members(uri: str, role: RoleInfo, members: list[str]) -> None:
+    def _set_members(uri: str, role: RoleInfo, members: list[str] | None) -> None:
+        if members is None:
+            return
         RoleProvider._require_users(uri, members)
         current = set(snapshot(uri).members(role))
         wanted = set(members)
@@ -514,7 +518,7 @@ class Role(Resource, module="mrgov", name="Role"):
     tracking_uri: pulumi.Output[str]
     name: pulumi.Output[str]
     description: pulumi.Output[str]
-    members: pulumi.Output[list[str]]
+    members: pulumi.Output[list[str] | None]
     workspace: pulumi.Output[str]
 
     def __init__(

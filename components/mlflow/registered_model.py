@@ -8,6 +8,8 @@
   `retain_on_delete` the model is left in the registry instead.
 - `initial_tags` are sent with the create call, which saves one request per tag (FACTS.md §2); they are
   not diffed. `ModelTags` manages tags after that, and finds them already set.
+- The output `registry_aliases` is every alias on the model as last seen (at create, update or
+  refresh), including those the stack does not manage; it is never diffed.
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ class RegisteredModelArgs:
     """Leave the model in the registry when it leaves the stack, instead of deleting it."""
 
 
-def _outs(props: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+def _outs(props: dict[str, Any], seen: state.ModelState | None, **overrides: Any) -> dict[str, Any]:
     keys = (*REPLACE_KEYS, *UPDATE_KEYS, "initial_tags")
-    return {k: overrides.get(k, props.get(k)) for k in keys}
+    outs = {k: overrides.get(k, props.get(k)) for k in keys}
+    outs["registry_aliases"] = (
+        dict(sorted(seen.aliases.items())) if seen else props.get("registry_aliases", {})
+    )
+    return outs
 
 
 class RegisteredModelProvider(RegistryProvider):
@@ -77,12 +83,12 @@ class RegisteredModelProvider(RegistryProvider):
         except Exception as exc:
             if not is_already_exists(exc):
                 raise
-            self._adopt(uri, name, description)
+            seen = self._adopt(uri, name, description)
         else:
-            state.remember_model(uri, created)
-        return CreateResult(id_=name, outs=_outs(props))
+            seen = state.remember_model(uri, created)
+        return CreateResult(id_=name, outs=_outs(props, seen))
 
-    def _adopt(self, uri: str, name: str, description: str) -> None:
+    def _adopt(self, uri: str, name: str, description: str) -> state.ModelState:
         current = state.get_model(uri, name, fresh=True)
         if current is None:  # deleted between our create and our read: let the next run create it
             raise RegistryError(f"registered model {name!r} on {uri} vanished while being adopted; run again")
@@ -91,7 +97,8 @@ class RegisteredModelProvider(RegistryProvider):
                 f"{name!r} on {uri} is an MLflow prompt, not a registered model; choose another model name"
             )
         if current.description != description:
-            state.remember_model(uri, registry_client(uri).update_registered_model(name, description))
+            return state.remember_model(uri, registry_client(uri).update_registered_model(name, description))
+        return current
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         props = strip_provider(props)
@@ -99,15 +106,18 @@ class RegisteredModelProvider(RegistryProvider):
         current = state.get_model(uri, id_)
         if current is None:
             return ReadResult(None, {})
-        return ReadResult(id_, _outs(props, name=current.name, description=current.description))
+        return ReadResult(id_, _outs(props, current, name=current.name, description=current.description))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         news = strip_provider(news)
         uri, name = news["registry_uri"], news["name"]
         # retain_on_delete lives in the state only: changing it sends nothing.
+        seen = None
         if (olds.get("description") or "") != (news.get("description") or ""):
-            state.remember_model(uri, registry_client(uri).update_registered_model(name, news["description"]))
-        return UpdateResult(outs=_outs(news))
+            seen = state.remember_model(
+                uri, registry_client(uri).update_registered_model(name, news["description"])
+            )
+        return UpdateResult(outs=_outs({**news, "registry_aliases": olds.get("registry_aliases", {})}, seen))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         uri = props["registry_uri"]
@@ -141,6 +151,7 @@ class RegisteredModel(Resource, module="mrgov", name="RegisteredModel"):
     name: pulumi.Output[str]
     description: pulumi.Output[str]
     retain_on_delete: pulumi.Output[bool]
+    registry_aliases: pulumi.Output[dict[str, str]]
 
     def __init__(
         self,
@@ -155,4 +166,6 @@ class RegisteredModel(Resource, module="mrgov", name="RegisteredModel"):
             args = RegisteredModelArgs(
                 registry_uri=legacy.pop("tracking_uri"), name=legacy.pop("name"), **legacy
             )
-        super().__init__(RegisteredModelProvider(), resource_name, vars(args).copy(), opts)
+        super().__init__(
+            RegisteredModelProvider(), resource_name, {**vars(args), "registry_aliases": None}, opts
+        )

@@ -134,10 +134,11 @@ def get_model(registry_uri: str, name: str, *, fresh: bool = False) -> ModelStat
     return CACHE.get(_model_key(registry_uri, name), fetch)
 
 
-def remember_model(registry_uri: str, entity: Any) -> None:
+def remember_model(registry_uri: str, entity: Any) -> ModelState:
     """Cache what a write returned (create and update answer with the whole model)."""
     state = ModelState.of(entity)
     CACHE.put(_model_key(registry_uri, state.name), state)
+    return state
 
 
 def forget_model(registry_uri: str, name: str) -> None:
