@@ -560,3 +560,37 @@ def test_an_mlflow_spec_is_refused(mock_program: Callable[..., MockRun]) -> None
 
 def build_local_spec() -> StackSpec:
     return build("local", load_stack_file(ROOT, "local"), ROOT)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_catalog_inputs_outside_prod(
+    stack: str, mock_program: Callable[..., MockRun], specs: dict[str, StackSpec]
+) -> None:
+    run = deploy(mock_program, specs[stack])
+    # No owner declared: the creating deployer owns the catalog, so no owner input (and no diff) at all.
+    assert inputs(run.by_name("registry-catalog-catalog")) == {
+        "name": f"{stack}_catalog",
+        "comment": "ML model registry for the cost and reliability analytics, governed by mrgov.",
+        "properties": {"managed_by": "mrgov"},
+    }
+
+
+def test_warns_when_a_model_with_aliases_is_owned_by_someone_else(
+    monkeypatch: pytest.MonkeyPatch, mock_program: Callable[..., MockRun]
+) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: warnings.append(message))
+
+    def owned(raw: dict[str, Any]) -> None:
+        raw["models"]["cost_anomaly_detector"]["owner"] = "dev-ml-engineers"
+        raw["models"]["budget_forecaster"]["owner"] = DEPLOYER["dev"]
+
+    run = deploy(mock_program, spec_of("dev", owned))
+    assert warnings == [
+        "stack 'dev': model 'cost_anomaly_detector' is owned by 'dev-ml-engineers', not the deployer "
+        f"'{DEPLOYER['dev']}'; setting its aliases fails unless the deployer belongs to that owner"
+    ]
+    assert run.by_name("registry-model-cost_anomaly_detector-model").inputs["owner"] == "dev-ml-engineers"
+    # The deployer owns budget_forecaster: it needs no MANAGE grant there, and gets none.
+    assert DEPLOYER["dev"] not in grants_of(run, "registry-model-budget_forecaster-grants")
+    assert grants_of(run, "registry-model-cost_anomaly_detector-grants")[DEPLOYER["dev"]] == ["MANAGE"]
