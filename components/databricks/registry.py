@@ -9,11 +9,15 @@ Outputs, for `pulumi stack output` and StackReference consumers:
 - `alias_uris`: {model: {alias: "models:/catalog.schema.model@Alias"}} for each managed alias
 - `grants`: {securable full name: {privilege: [principals]}}, as applied (deployer included)
 - `unmanaged_aliases`: {model: {alias: version}} for aliases on the model this stack does not declare
+
+As on the MLflow target, a model with no managed alias (or no unmanaged one) has no entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_databricks as databricks
@@ -161,13 +165,16 @@ class DatabricksRegistry(pulumi.ComponentResource):
             )
 
         self.model_names = pulumi.Output.from_input({m.name: m.full_name for m in spec.models})
-        self.alias_uris = pulumi.Output.all(**{k: m.alias_uris for k, m in self.models.items()}).apply(dict)
+        # Same shape as the MLflow target's outputs: models without entries are left out.
+        self.alias_uris = pulumi.Output.all(**{k: m.alias_uris for k, m in self.models.items()}).apply(
+            _non_empty
+        )
         self.grants = pulumi.Output.from_input(
             {k: holders_by_privilege(v) for k, v in sorted(applied.items())}
         )
         self.unmanaged_aliases = pulumi.Output.all(
             **{k: m.unmanaged_aliases for k, m in self.models.items()}
-        ).apply(dict)
+        ).apply(_non_empty)
         self.register_outputs(
             {
                 "model_names": self.model_names,
@@ -176,3 +183,8 @@ class DatabricksRegistry(pulumi.ComponentResource):
                 "unmanaged_aliases": self.unmanaged_aliases,
             }
         )
+
+
+def _non_empty(by_model: Mapping[str, dict[str, str]] | list[Any]) -> dict[str, dict[str, str]]:
+    # Output.all() of no outputs gives a list, not a mapping.
+    return {model: entries for model, entries in dict(by_model).items() if entries}
