@@ -6,7 +6,7 @@ STACK ?= local
 PULUMI := scripts/pulumi.sh
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv engine mlflow-up mlflow-down up down preview test lint clean
+.PHONY: help venv engine mlflow-up mlflow-down train up down preview test lint clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -27,7 +27,10 @@ mlflow-up: venv ## Start the local MLflow server on 127.0.0.1 (data in .state/ml
 mlflow-down: ## Stop the local MLflow server
 	@$(PY) -m localdev.mlflow_server down
 
-up: venv engine mlflow-up ## The main job: pulumi up on the local stack
+train: mlflow-up ## Train the demo models so the local stack's alias pins resolve (idempotent)
+	@$(PY) examples/train.py
+
+up: venv engine mlflow-up train ## The main job: pulumi up on the local stack
 	@$(PULUMI) stack select --create $(STACK) >/dev/null
 	$(PULUMI) up --yes --stack $(STACK)
 

@@ -1,18 +1,16 @@
-"""The Pulumi program: load this stack's spec, build the registry, export what downstream jobs read."""
+"""The Pulumi program: load this stack's spec, build its registry, export what downstream jobs read."""
 
 import pulumi
 
-from components.mlflow.registered_model import RegisteredModel
-from components.spec import MlflowTarget, load_from_pulumi
+from components.environment import Environment, EnvironmentArgs
+from components.spec import load_from_pulumi
 
-spec = load_from_pulumi()
-models = {}
-if isinstance(spec.target, MlflowTarget):
-    for model in spec.models:
-        models[model.name] = RegisteredModel(
-            model.name,
-            tracking_uri=spec.target.tracking_uri,
-            name=spec.full_name(model),
-            description=model.description,
-        )
-pulumi.export("models", {key: m.name for key, m in models.items()})
+spec = load_from_pulumi()  # validates everything first: bad config creates nothing
+env = Environment("registry", EnvironmentArgs(spec=spec))
+
+pulumi.export("target", spec.target.kind)
+pulumi.export("catalog", spec.catalog.name)
+pulumi.export("models", env.model_names)
+pulumi.export("aliasUris", env.alias_uris)
+pulumi.export("grants", env.grants)
+pulumi.export("unmanagedAliases", env.unmanaged_aliases)

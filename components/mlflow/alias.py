@@ -21,7 +21,13 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Updat
 
 from components.mlflow import state
 from components.mlflow.base import Checker, RegistryError, RegistryProvider, changed, strip_provider
-from components.mlflow.client import is_not_found, is_uc, registry_client, tracking_uri_for
+from components.mlflow.client import (
+    is_not_found,
+    is_uc,
+    preload_mlflow,
+    registry_client,
+    tracking_uri_for,
+)
 
 REPLACE_KEYS = ("registry_uri", "model", "alias")
 READY = "READY"
@@ -84,6 +90,7 @@ def verify_version(uri: str, model: str, alias: str, version: str) -> None:
 
 def _signature(uri: str, model: str, version: str, where: str) -> tuple[bool, bool]:
     """(has inputs, has outputs) of the version's logged signature, from its MLmodel file."""
+    preload_mlflow()
     from mlflow.artifacts import download_artifacts
     from mlflow.models import Model
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,9 +41,26 @@ def _quiet() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def preload_mlflow() -> None:
+    """Import MLflow once, under a lock, before any call uses it.
+
+    The provider process serves Pulumi's requests on several threads. When two threads start importing
+    MLflow's submodules at once, Python breaks the import-lock cycle by handing one of them a partially
+    initialised module ("cannot import name ... (most likely due to a circular import)").
+    """
+    _quiet()
+    with _IMPORT_LOCK:
+        import mlflow
+        import mlflow.tracking._model_registry.client
+        import mlflow.utils.rest_utils  # noqa: F401
+
+
 def registry_client(registry_uri: str) -> Any:
     """MLflow's ModelRegistryClient for `registry_uri` (an MLflow server URL or `databricks-uc`)."""
-    _quiet()
+    preload_mlflow()
     from mlflow.tracking._model_registry.client import ModelRegistryClient
 
     return ModelRegistryClient(registry_uri, tracking_uri_for(registry_uri))  # type: ignore[no-untyped-call]
@@ -60,6 +78,7 @@ class AuthClient:
         self.tracking_uri = tracking_uri
 
     def _call(self, endpoint: str, method: str, **kwargs: Any) -> dict[str, Any]:
+        preload_mlflow()
         from mlflow.utils.credentials import get_default_host_creds
         from mlflow.utils.rest_utils import http_request, verify_rest_response
 

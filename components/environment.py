@@ -1,0 +1,78 @@
+"""Environment: the top component of a stack. It picks the target from the spec and builds the registry.
+
+The program (`__main__.py`) stays a few lines: load the spec, build an Environment, export its outputs.
+Both targets expose the same outputs, so downstream jobs read them the same way through a
+StackReference whatever the target:
+
+- `model_names`: {model: "catalog.schema.model"};
+- `alias_uris`: {model: {alias: "models:/catalog.schema.model@Alias"}} for each managed alias;
+- `grants`: {securable: {privilege: [principals]}} (Databricks) or {model: {level: [principals]}} (MLflow);
+- `unmanaged_aliases`: {model: {alias: version}} found on the last refresh, set by others (a training
+  job's `Challenger`, say) and left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.databricks.registry import DatabricksRegistry, DatabricksRegistryArgs
+from components.mlflow.registry import MlflowRegistry, MlflowRegistryArgs, model_grants
+from components.spec import MlflowTarget, StackSpec
+
+TYPE = "mrgov:index:Environment"
+
+
+@dataclass(frozen=True)
+class EnvironmentArgs:
+    """Inputs of Environment: the resolved, validated stack spec."""
+
+    spec: StackSpec
+
+
+def mlflow_grants(spec: StackSpec) -> dict[str, dict[str, list[str]]]:
+    """{model full name: {MLflow level: [principals]}}: who holds what on an MLflow target."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for model in spec.models:
+        by_level: dict[str, list[str]] = {}
+        for (_, principal), level in model_grants(model).items():
+            by_level.setdefault(level, []).append(principal)
+        out[model.full_name] = {level: sorted(p) for level, p in sorted(by_level.items())}
+    return out
+
+
+class Environment(pulumi.ComponentResource):
+    """Everything one stack declares, on the target its spec names.
+
+    Child: `{name}-mlflow` (MlflowRegistry) or `{name}-databricks` (DatabricksRegistry).
+    """
+
+    model_names: pulumi.Output[dict[str, str]]
+    alias_uris: pulumi.Output[dict[str, dict[str, str]]]
+    grants: pulumi.Output[dict[str, dict[str, list[str]]]]
+    unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
+
+    def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        spec = args.spec
+        child = pulumi.ResourceOptions(parent=self)
+        if isinstance(spec.target, MlflowTarget):
+            mlflow = MlflowRegistry(f"{name}-mlflow", MlflowRegistryArgs(spec=spec), child)
+            self.grants = pulumi.Output.from_input(mlflow_grants(spec))
+            registry: MlflowRegistry | DatabricksRegistry = mlflow
+        else:
+            databricks = DatabricksRegistry(f"{name}-databricks", DatabricksRegistryArgs(spec=spec), child)
+            self.grants = databricks.grants
+            registry = databricks
+        self.model_names = registry.model_names
+        self.alias_uris = registry.alias_uris
+        self.unmanaged_aliases = registry.unmanaged_aliases
+        self.register_outputs(
+            {
+                "model_names": self.model_names,
+                "alias_uris": self.alias_uris,
+                "grants": self.grants,
+                "unmanaged_aliases": self.unmanaged_aliases,
+            }
+        )
