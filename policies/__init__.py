@@ -1,0 +1,1 @@
+"""The mrgov policy pack (see PulumiPolicy.yaml and docs/policies.md)."""

@@ -1,0 +1,935 @@
+"""The governance rules of components/rules.py, applied to the resources of any Pulumi program.
+
+The stack spec checks a stack's *config* before anything is registered; this module checks *resources*,
+so the same rules hold for programs that never use our spec (a notebook job that registers a model with
+pulumi_databricks, a team's own Pulumi program). It is pure: resources come in as `Res` values (type,
+name, URN, plain inputs, protect), findings go out as `Finding` values. `policies/__main__.py` wraps it
+in a pulumi-policy PolicyPack; unit tests call it directly.
+
+One implementation of each rule: every check here calls components/rules.py, either a single-value
+check (`privilege_problem`, `alias_problem`, ...) or the rule function itself (`Rule.check`) run on a
+small config document built from the resource's inputs (`_evaluate`). So the ids, severities and
+messages are the spec's, word for word. What only a resource graph can show (the same model declared by
+two resources, grants that take MANAGE from the deployer) is checked here, under the rule id it
+belongs to.
+
+Rules that only make sense on the spec's own config (`model-schema`, `unknown-role`,
+`create-model-creators`: they need the spec's roles and schema declarations) are listed in
+`SPEC_ONLY`, with the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from components import rules
+from components.spec import DEPLOYER_PRIVILEGES, GovernanceConfig, StackConfig
+
+PACK_NAME = "mrgov"
+
+Kind = Literal[
+    "catalog",
+    "schema",
+    "uc_model",
+    "grants",
+    "grant",
+    "databricks_provider",
+    "mlflow_model",
+    "model_tags",
+    "model_alias",
+    "version_description",
+    "mlflow_permission",
+    "mlflow_role",
+]
+
+TYPES: Mapping[str, Kind] = {
+    "databricks:index/catalog:Catalog": "catalog",
+    "databricks:index/schema:Schema": "schema",
+    "databricks:index/registeredModel:RegisteredModel": "uc_model",
+    "databricks:index/grants:Grants": "grants",
+    "databricks:index/grant:Grant": "grant",
+    "pulumi:providers:databricks": "databricks_provider",
+    # Our dynamic resources (components/mlflow) declare a module and a name, hence these type tokens.
+    "pulumi-python:dynamic/mrgov:RegisteredModel": "mlflow_model",
+    "pulumi-python:dynamic/mrgov:ModelTags": "model_tags",
+    "pulumi-python:dynamic/mrgov:ModelAlias": "model_alias",
+    "pulumi-python:dynamic/mrgov:VersionDescription": "version_description",
+    "pulumi-python:dynamic/mrgov:Permission": "mlflow_permission",
+    "pulumi-python:dynamic/mrgov:Role": "mlflow_role",
+}
+GENERIC_DYNAMIC = "pulumi-python:dynamic:Resource"
+"""A program that wraps our providers in a plain `pulumi.dynamic.Resource` gets this type; such
+resources are told apart by their inputs (see `kind_of`)."""
+
+KIND_LABEL: Mapping[Kind, str] = {
+    "catalog": "databricks.Catalog",
+    "schema": "databricks.Schema",
+    "uc_model": "databricks.RegisteredModel",
+    "grants": "databricks.Grants",
+    "grant": "databricks.Grant",
+    "databricks_provider": "databricks provider",
+    "mlflow_model": "mrgov RegisteredModel",
+    "model_tags": "mrgov ModelTags",
+    "model_alias": "mrgov ModelAlias",
+    "version_description": "mrgov VersionDescription",
+    "mlflow_permission": "mrgov Permission",
+    "mlflow_role": "mrgov Role",
+}
+
+# The securables a Grants/Grant resource can name that our rules know the privileges of.
+GRANT_SECURABLES: tuple[tuple[str, rules.Securable], ...] = (
+    ("catalog", "catalog"),
+    ("schema", "schema"),
+    ("model", "model"),
+)
+
+
+class _Unknown:
+    """A value the engine does not know yet (preview of something that depends on a new resource)."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN: Any = _Unknown()
+
+
+def known(value: Any) -> bool:
+    return value is not UNKNOWN
+
+
+@dataclass(frozen=True)
+class Res:
+    """One resource as a policy sees it: its type, logical name, URN, inputs and `protect` option.
+
+    `props` holds plain values (dicts, lists, text, numbers); a value unknown during preview is UNKNOWN.
+    """
+
+    type: str
+    name: str
+    urn: str = ""
+    props: Mapping[str, Any] = field(default_factory=dict)
+    protect: bool = False
+
+    @property
+    def stack(self) -> str:
+        """The stack name, from the URN (`urn:pulumi:<stack>::<project>::<type>::<name>`)."""
+        head = self.urn.split("::", 1)[0]
+        return head.split(":", 2)[2] if head.count(":") >= 2 else ""
+
+    @property
+    def kind(self) -> Kind | None:
+        return kind_of(self.type, self.props)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.props.get(key, default)
+
+    def text(self, key: str) -> str | None:
+        """The input as text; None if it is missing, unknown or not text."""
+        value = self.props.get(key)
+        return value if isinstance(value, str) else None
+
+    @property
+    def label(self) -> str:
+        """How messages name the resource: its kind and logical name, and the model it is about."""
+        kind = self.kind
+        text = f"{KIND_LABEL[kind] if kind else self.type} {self.name!r}"
+        model = model_full_name(self)
+        return f"{text} (model {model!r})" if model else text
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule broken by a resource (or by the stack as a whole): what the policy engine reports."""
+
+    rule_id: str
+    severity: rules.Severity
+    message: str
+    urn: str = ""
+
+
+def kind_of(type_: str, props: Mapping[str, Any]) -> Kind | None:
+    """Which of the resources we govern this is, or None for anything else."""
+    if type_ in TYPES:
+        return TYPES[type_]
+    if type_ != GENERIC_DYNAMIC:
+        return None
+    # The inputs of components/mlflow's providers, most specific first.
+    keys = set(props)
+    if "principal_kind" in keys and "level" in keys:
+        return "mlflow_permission"
+    if {"model", "alias", "version"} <= keys:
+        return "model_alias"
+    if {"model", "version", "description"} <= keys:
+        return "version_description"
+    if {"model", "tags"} <= keys:
+        return "model_tags"
+    if {"registry_uri", "name"} <= keys:
+        return "mlflow_model"
+    if {"tracking_uri", "name", "workspace"} <= keys:
+        return "mlflow_role"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Running a rules.py rule on a config document built from resource inputs
+# --------------------------------------------------------------------------------------------------------
+RULE_BY_ID: Mapping[str, rules.Rule] = {r.id: r for r in rules.RULES}
+SEVERITY: Mapping[str, rules.Severity] = {
+    **{r.id: r.severity for r in rules.RULES},
+    **{rid: sev for rid, sev, _title in rules.RAW_RULES},
+}
+TITLE: Mapping[str, str] = {
+    **{r.id: r.title for r in rules.RULES},
+    **{rid: title for rid, _sev, title in rules.RAW_RULES},
+}
+_DEFAULTS = GovernanceConfig()
+
+
+def _evaluate(rule_id: str, doc: Mapping[str, Any], environment: str = "policy") -> list[rules.Violation]:
+    """The violations of one rules.py rule on a minimal stack document holding `doc`.
+
+    `doc` uses the config keys (camelCase), like registry.yaml. Catalog and target get harmless
+    defaults: each rule only looks at the parts it is about.
+    """
+    full: dict[str, Any] = {
+        "environment": environment or "policy",
+        "target": {"kind": "databricks"},
+        "catalog": {"name": "policy_catalog"},
+        **doc,
+    }
+    try:
+        cfg = StackConfig.model_validate(full)
+    except ValidationError:
+        # Inputs of a shape the spec would refuse (say, a tag value that is a list) are the provider's
+        # to reject; the rules have nothing to add about them.
+        return []
+    return list(RULE_BY_ID[rule_id].check(cfg))
+
+
+def _finding(rule_id: str, res: Res, message: str) -> Finding:
+    return Finding(rule_id, SEVERITY[rule_id], f"{res.label}: {message}", res.urn)
+
+
+def _plain_map(value: Any) -> dict[str, str] | None:
+    """A {text: text} map of known values, or None when the map itself is unknown or not a map."""
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): str(v) for k, v in value.items() if known(v) and v is not None}
+
+
+def _model_parts(full_name: str) -> tuple[str | None, str | None, str]:
+    """(catalog, schema, model) of `catalog.schema.model`; a shorter name is just the model."""
+    parts = full_name.split(".")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    return None, None, full_name
+
+
+def model_full_name(res: Res) -> str | None:
+    """The registered model a resource is about, as `catalog.schema.model` (or the MLflow name)."""
+    kind = res.kind
+    if kind == "uc_model":
+        parts = [res.text("catalogName"), res.text("schemaName"), res.text("name")]
+        return ".".join(p for p in parts if p) if all(parts) else None
+    if kind == "mlflow_model":
+        return res.text("name")
+    if kind in ("model_tags", "model_alias", "version_description"):
+        return res.text("model")
+    return None
+
+
+def _is_uc_registry(uri: str) -> bool:
+    return uri == "databricks-uc" or uri.startswith("databricks-uc://")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Resource rules
+# --------------------------------------------------------------------------------------------------------
+Config = Mapping[str, Any]
+
+
+def check_securable_name(res: Res, _config: Config) -> Iterator[Finding]:
+    names: list[tuple[str, str | None]] = []
+    if res.kind == "catalog":
+        names = [("catalog", res.text("name"))]
+    elif res.kind == "schema":
+        names = [("catalog", res.text("catalogName")), ("schema", res.text("name"))]
+    elif res.kind == "uc_model":
+        names = [("catalog", res.text("catalogName")), ("schema", res.text("schemaName"))]
+    elif res.kind == "mlflow_model" and res.text("name"):
+        catalog, schema, _model = _model_parts(res.text("name") or "")
+        if catalog is not None:
+            names = [("catalog", catalog), ("schema", schema)]
+    for what, name in names:
+        problem = rules.identifier_problem(what, name) if name is not None else None
+        if problem:
+            yield _finding("securable-name", res, problem)
+
+
+def check_model_name(res: Res, config: Config) -> Iterator[Finding]:
+    if res.kind not in ("uc_model", "mlflow_model"):
+        return
+    name = res.text("name")
+    if name is None:
+        return
+    model = _model_parts(name)[2] if res.kind == "mlflow_model" else name
+    pattern = str(config.get("modelNamePattern") or _DEFAULTS.model_name_pattern)
+    hint = str(config.get("modelNameHint") or _DEFAULTS.model_name_hint)
+    problem = rules.model_name_problem(model, pattern, hint)
+    if problem:
+        yield _finding("model-name", res, problem)
+
+
+def check_model_description(res: Res, _config: Config) -> Iterator[Finding]:
+    key = {"uc_model": "comment", "mlflow_model": "description"}.get(res.kind or "")
+    if key is None or not known(res.get(key)):
+        return
+    text = res.get(key)
+    doc = {"models": {"model": {"description": text if isinstance(text, str) else ""}}}
+    for v in _evaluate("model-description", doc, res.stack):
+        yield _finding("model-description", res, f"{key} {v.message}")
+
+
+def _resource_tags(res: Res) -> tuple[str, dict[str, str] | None] | None:
+    """(input name, tags) of a resource that sets model tags; tags are None while unknown."""
+    prop = {"model_tags": "tags", "mlflow_model": "initial_tags"}.get(res.kind or "")
+    if prop is None:
+        return None
+    value = res.get(prop)
+    return prop, {} if value is None else _plain_map(value)
+
+
+def check_tag_limits(res: Res, _config: Config) -> Iterator[Finding]:
+    found = _resource_tags(res)
+    if found is None or found[1] is None:
+        return
+    prop, tags = found
+    for v in _evaluate("tag-limits", {"models": {"model": {"tags": tags}}}, res.stack):
+        where = f"{prop}.{v.path[3]}" if len(v.path) > 3 else prop
+        yield _finding("tag-limits", res, f"{where}: {v.message}")
+
+
+def check_alias_name(res: Res, _config: Config) -> Iterator[Finding]:
+    alias = res.text("alias") if res.kind == "model_alias" else None
+    problem = rules.alias_problem(alias) if alias is not None else None
+    if problem:
+        yield _finding("alias-name", res, problem)
+
+
+def check_alias_version(res: Res, _config: Config) -> Iterator[Finding]:
+    if res.kind != "model_alias" or "version" not in res.props or not known(res.get("version")):
+        return
+    problem = rules.version_problem(res.get("version"))
+    if problem:
+        yield _finding("alias-version", res, f"alias {res.text('alias')!r}: {problem}")
+
+
+def check_version_description(res: Res, _config: Config) -> Iterator[Finding]:
+    if res.kind != "version_description":
+        return
+    version, text = res.get("version"), res.get("description")
+    if not known(version) or not known(text):
+        return
+    doc = {
+        "models": {"model": {"versionDescriptions": {str(version): text if isinstance(text, str) else ""}}}
+    }
+    for v in _evaluate("version-description", doc, res.stack):
+        yield _finding("version-description", res, f"version {version}: {v.message}")
+
+
+@dataclass(frozen=True)
+class _GrantBlock:
+    principal: Any
+    privileges: list[Any]
+
+
+def grant_target(res: Res) -> tuple[rules.Securable, str] | None:
+    """(securable kind, full name) that a Grants/Grant resource is about, when our rules know it."""
+    for key, securable in GRANT_SECURABLES:
+        value = res.get(key)
+        if isinstance(value, str):
+            return securable, value
+    return None
+
+
+def grant_blocks(res: Res) -> list[_GrantBlock]:
+    """The principal/privileges pairs of a Grants (a list) or a Grant (one)."""
+    if res.kind == "grant":
+        privileges = res.get("privileges")
+        return [_GrantBlock(res.get("principal"), list(privileges) if isinstance(privileges, list) else [])]
+    if res.kind != "grants" or not isinstance(res.get("grants"), list):
+        return []
+    out = []
+    for block in res.get("grants"):
+        if isinstance(block, Mapping):
+            privileges = block.get("privileges")
+            out.append(
+                _GrantBlock(block.get("principal"), list(privileges) if isinstance(privileges, list) else [])
+            )
+    return out
+
+
+def _grants_doc(securable: rules.Securable, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A config document that puts `entries` on one securable of that kind."""
+    if securable == "catalog":
+        return {"catalog": {"name": "policy_catalog", "grants": entries}}
+    if securable == "schema":
+        return {"schemas": {"policy_schema": {"grants": entries}}}
+    return {"models": {"policy_model": {"description": "-", "grants": entries}}}
+
+
+def _grant_entries(res: Res) -> list[dict[str, Any]] | None:
+    """The resource's grant blocks as grant entries of the config document (known values only)."""
+    entries = []
+    for block in grant_blocks(res):
+        if not known(block.principal) or not all(known(p) for p in block.privileges):
+            return None
+        principal = block.principal if isinstance(block.principal, str) else ""
+        entries.append(
+            {
+                # `kind` given, so a principal that looks like an email or UUID needs no inference here.
+                "principals": [{"name": principal, "kind": "group"}],
+                "privileges": [str(p) for p in block.privileges],
+            }
+        )
+    return entries
+
+
+def _grant_rule(rule_id: str, res: Res, config: Config) -> Iterator[Finding]:
+    target = grant_target(res)
+    entries = _grant_entries(res) if target else None
+    if target is None or entries is None:
+        return
+    securable, full_name = target
+    doc = _grants_doc(securable, entries)
+    if rule_id == "broad-all-privileges":
+        broad = config.get("broadPrincipals")
+        doc["governance"] = {
+            "broadPrincipals": list(broad if broad is not None else _DEFAULTS.broad_principals)
+        }
+    blocks = grant_blocks(res)
+    for v in _evaluate(rule_id, doc, res.stack):
+        # Paths look like (<securable>..., "grants", i, "privileges"|"principals", j).
+        idx = v.path[v.path.index("grants") + 1] if "grants" in v.path else None
+        principal = blocks[idx].principal if isinstance(idx, int) and idx < len(blocks) else None
+        who = f" to {principal!r}" if isinstance(principal, str) and principal else ""
+        yield _finding(rule_id, res, f"grant on {securable} {full_name!r}{who}: {v.message}")
+
+
+def check_privilege(res: Res, config: Config) -> Iterator[Finding]:
+    yield from _grant_rule("privilege", res, config)
+
+
+def check_grant_shape(res: Res, config: Config) -> Iterator[Finding]:
+    yield from _grant_rule("grant-shape", res, config)
+
+
+def check_broad_all_privileges(res: Res, config: Config) -> Iterator[Finding]:
+    yield from _grant_rule("broad-all-privileges", res, config)
+
+
+def check_principal_name(res: Res, config: Config) -> Iterator[Finding]:
+    if res.kind in ("grants", "grant"):
+        yield from _grant_rule("principal-name", res, config)
+        return
+    key = {"mlflow_permission": "principal", "mlflow_role": "name"}.get(res.kind or "")
+    if key is None or not known(res.get(key)):
+        return
+    name = res.get(key) if isinstance(res.get(key), str) else ""
+    doc = {"roles": {"role": {"principals": [{"name": name, "kind": "group"}]}}}
+    for v in _evaluate("principal-name", doc, res.stack):
+        yield _finding("principal-name", res, f"{key} {v.message}")
+
+
+def check_tracking_uri(res: Res, _config: Config) -> Iterator[Finding]:
+    key = {
+        "mlflow_model": "registry_uri",
+        "model_tags": "registry_uri",
+        "model_alias": "registry_uri",
+        "version_description": "registry_uri",
+        "mlflow_permission": "tracking_uri",
+        "mlflow_role": "tracking_uri",
+    }.get(res.kind or "")
+    if key is None:
+        return
+    uri = res.get(key)
+    if not isinstance(uri, str) or _is_uc_registry(uri):
+        return
+    doc = {"target": {"kind": "mlflow", "trackingUri": uri}}
+    for v in _evaluate("tracking-uri", doc, res.stack):
+        yield _finding("tracking-uri", res, f"{key} {v.message}")
+
+
+def check_plaintext_credentials(res: Res, _config: Config) -> Iterator[Finding]:
+    if res.kind is None:
+        return
+    # Credentials in resource inputs end up in the state (and, unless secret, in clear in previews).
+    present = {
+        k: v
+        for k, v in res.props.items()
+        if v not in (None, "") and k.replace("_", "").lower() in rules.CREDENTIAL_KEYS
+    }
+    for v in rules.check_raw({"target": present}):
+        yield _finding("no-plaintext-credentials", res, f"input {v.path[-1]!r}: {v.message}")
+
+
+def _production_stacks(config: Config) -> set[str]:
+    stacks = config.get("productionStacks")
+    return set(stacks if stacks is not None else _DEFAULTS.production_environments)
+
+
+def check_protect_production(res: Res, config: Config) -> Iterator[Finding]:
+    if res.kind not in ("catalog", "schema", "uc_model", "mlflow_model") or res.protect:
+        return
+    if res.stack not in _production_stacks(config):
+        return
+    doc = {"protect": False, "governance": {"productionEnvironments": [res.stack]}}
+    for v in _evaluate("protect-production", doc, res.stack):
+        yield _finding(
+            "protect-production", res, v.message.replace("protect is false", "protect is not set", 1)
+        )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stack rules: they need several resources at once
+# --------------------------------------------------------------------------------------------------------
+def _models(resources: Sequence[Res]) -> dict[str, list[Res]]:
+    """{model full name: the resources that declare the model itself}."""
+    out: dict[str, list[Res]] = {}
+    for res in resources:
+        if res.kind in ("uc_model", "mlflow_model"):
+            name = model_full_name(res)
+            if name:
+                out.setdefault(name, []).append(res)
+    return out
+
+
+def _short(full_name: str) -> str:
+    # rules.py keys models by their short name; it must be unique in a document, the full name is not.
+    return re.sub(r"[^A-Za-z0-9_]", "_", full_name)
+
+
+def check_required_tags(resources: Sequence[Res], config: Config) -> Iterator[Finding]:
+    required = config.get("requiredTags")
+    required_tags = list(required if required is not None else _DEFAULTS.required_tags)
+    tags_of: dict[str, dict[str, str]] = {}
+    unknown: set[str] = set()
+    for res in resources:
+        found = _resource_tags(res)
+        name = model_full_name(res)
+        if name is None or found is None:
+            continue
+        if found[1] is None:
+            unknown.add(name)  # tags computed from something not known yet: nothing to say in preview
+        else:
+            tags_of.setdefault(name, {}).update(found[1])
+    for name, declared_by in sorted(_models(resources).items()):
+        if name in unknown:
+            continue
+        doc = {
+            "models": {_short(name): {"description": "-", "tags": tags_of.get(name, {})}},
+            "governance": {"requiredTags": required_tags},
+        }
+        for v in _evaluate("required-tags", doc, declared_by[0].stack):
+            yield _finding("required-tags", declared_by[0], v.message)
+
+
+def _declared_names(res: Res) -> tuple[str, str, str] | None:
+    """(what, name as shown, key to compare) for resources that declare a named thing."""
+    name = model_full_name(res)
+    if res.kind in ("uc_model", "mlflow_model") and name:
+        return "model", name, name.lower()
+    if res.kind == "model_alias" and name and res.text("alias"):
+        shown = f"{name}@{res.text('alias')}"
+        return "alias", shown, shown.lower()
+    if res.kind == "catalog" and res.text("name"):
+        return "catalog", res.text("name") or "", (res.text("name") or "").lower()
+    if res.kind == "schema" and res.text("catalogName") and res.text("name"):
+        shown = f"{res.text('catalogName')}.{res.text('name')}"
+        return "schema", shown, shown.lower()
+    return None
+
+
+def _grant_list_duplicates(res: Res) -> Iterator[Finding]:
+    """A principal in two blocks of one Grants, or a privilege twice in one block."""
+    target = grant_target(res)
+    blocks = grant_blocks(res)
+    if target is None or not all(isinstance(b.principal, str) for b in blocks):
+        return
+    # As a config document: entry 0 lists every principal, entry i+1 holds block i's privileges; the
+    # rule then checks each list for names that appear twice, as it does in the spec.
+    entries: list[dict[str, Any]] = [{"principals": [{"name": b.principal, "kind": "group"} for b in blocks]}]
+    entries += [{"privileges": [str(p) for p in b.privileges if known(p)]} for b in blocks]
+    for v in _evaluate("unique-names", _grants_doc(target[0], entries), res.stack):
+        i = v.path[v.path.index("grants") + 1]
+        where = "principals" if i == 0 else f"privileges of {blocks[int(i) - 1].principal!r}"
+        yield _finding("unique-names", res, f"grants on {target[0]} {target[1]!r}, {where}: {v.message}")
+
+
+def check_unique_names(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
+    # Unity Catalog names are case-insensitive, so `Budget_Forecaster` and `budget_forecaster` collide;
+    # two resources that manage one model (or one alias) fight over it on every `up`.
+    groups: dict[tuple[str, str], list[tuple[str, Res]]] = {}
+    for res in resources:
+        declared = _declared_names(res)
+        if declared is not None:
+            what, shown, key = declared
+            groups.setdefault((what, key), []).append((shown, res))
+    for (what, _key), found in sorted(groups.items()):
+        if len(found) < 2:
+            continue
+        names = ", ".join(repr(r.name) for _shown, r in found)
+        for shown, res in found[1:]:
+            yield _finding(
+                "unique-names",
+                res,
+                f"{what} {shown!r} is declared by {len(found)} resources ({names}); names are "
+                f"case-insensitive; allowed: each {what} once",
+            )
+    # `Grants` is authoritative for every principal on its securable (FACTS.md section 3): a second
+    # Grants, or a Grant next to it, is revoked again on every `up`.
+    on_securable: dict[tuple[str, str], list[Res]] = {}
+    for res in resources:
+        target = grant_target(res) if res.kind in ("grants", "grant") else None
+        if target is not None:
+            on_securable.setdefault((target[0], target[1].lower()), []).append(res)
+    for (securable, _name), managers in sorted(on_securable.items()):
+        if len(managers) < 2 or not any(r.kind == "grants" for r in managers):
+            continue
+        names = ", ".join(repr(r.name) for r in managers)
+        for res in managers[1:]:
+            yield _finding(
+                "unique-names",
+                res,
+                f"{len(managers)} resources ({names}) manage the grants on {securable} "
+                f"{(grant_target(res) or ('', ''))[1]!r}, and databricks.Grants revokes what the others "
+                "grant; allowed: one Grants per securable, or only Grant resources",
+            )
+    for res in resources:
+        if res.kind in ("grants", "grant"):
+            yield from _grant_list_duplicates(res)
+
+
+def _aliases(resources: Sequence[Res]) -> dict[str, dict[str, Any]]:
+    """{model full name: {alias: version}} from ModelAlias resources (known values only)."""
+    out: dict[str, dict[str, Any]] = {}
+    for res in resources:
+        name, alias = model_full_name(res), res.text("alias")
+        if res.kind == "model_alias" and name and alias and known(res.get("version")):
+            out.setdefault(name, {})[alias] = res.get("version")
+    return out
+
+
+def check_production_alias(resources: Sequence[Res], config: Config) -> Iterator[Finding]:
+    served = config.get("servedModels")
+    aliases = _aliases(resources)
+    for name, declared_by in sorted(_models(resources).items()):
+        res = declared_by[0]
+        if res.stack not in _production_stacks(config):
+            continue
+        if served is not None and name not in served and _model_parts(name)[2] not in served:
+            continue
+        pins = dict.fromkeys(aliases.get(name, {}), 1)  # the rule asks which aliases exist, not where
+        doc = {
+            "models": {_short(name): {"description": "-", "served": True, "aliases": pins}},
+            "governance": {"productionEnvironments": [res.stack]},
+        }
+        for v in _evaluate("production-alias", doc, res.stack):
+            yield _finding("production-alias", res, v.message)
+
+
+def check_pinned_version_described(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
+    described: dict[str, dict[str, str]] = {}
+    for res in resources:
+        name = model_full_name(res)
+        if res.kind == "version_description" and name and known(res.get("version")):
+            text = res.get("description")
+            described.setdefault(name, {})[str(res.get("version"))] = text if isinstance(text, str) else ""
+    for res in resources:
+        name, alias = model_full_name(res), res.text("alias")
+        if res.kind != "model_alias" or not name or not alias or not known(res.get("version")):
+            continue
+        if rules.version_problem(res.get("version")) is not None:
+            continue  # alias-version reports it
+        doc = {
+            "models": {
+                _short(name): {
+                    "description": "-",
+                    "aliases": {alias: int(str(res.get("version")))},
+                    "versionDescriptions": described.get(name, {}),
+                }
+            }
+        }
+        for v in _evaluate("pinned-version-described", doc, res.stack):
+            yield _finding("pinned-version-described", res, v.message)
+
+
+def check_role_principals(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
+    granted = {
+        (r.text("tracking_uri"), r.text("principal"))
+        for r in resources
+        if r.kind == "mlflow_permission" and r.text("principal_kind") == "role"
+    }
+    for res in resources:
+        # `members: None` leaves membership to an admin; an explicit empty list says "nobody".
+        if (
+            res.kind != "mlflow_role"
+            or res.get("members") != []
+            or (res.text("tracking_uri"), res.text("name")) not in granted
+        ):
+            continue
+        role = res.text("name") or ""
+        doc = {
+            "roles": {role: {"principals": []}},
+            "models": {
+                "policy_model": {"description": "-", "grants": [{"roles": [role], "privileges": ["EXECUTE"]}]}
+            },
+        }
+        for v in _evaluate("role-principals", doc, res.stack):
+            yield _finding("role-principals", res, v.message)
+
+
+def check_deployer_manage(resources: Sequence[Res], config: Config) -> Iterator[Finding]:
+    deployer = config.get("deployer")
+    if not isinstance(deployer, str) or not deployer:
+        return  # which identity deploys is known only from the pack's config
+    owners: dict[tuple[str, str], str | None] = {}
+    for res in resources:
+        if res.kind == "catalog" and res.text("name"):
+            owners[("catalog", res.text("name") or "")] = res.text("owner")
+        elif res.kind == "schema" and res.text("catalogName") and res.text("name"):
+            owners[("schema", f"{res.text('catalogName')}.{res.text('name')}")] = res.text("owner")
+        elif res.kind == "uc_model" and model_full_name(res):
+            owners[("model", model_full_name(res) or "")] = res.text("owner")
+    for res in resources:
+        target = grant_target(res) if res.kind == "grants" else None
+        if target is None or owners.get(target) == deployer:
+            continue
+        held = {
+            rules.normalise_privilege(str(p))
+            for b in grant_blocks(res)
+            if b.principal == deployer
+            for p in b.privileges
+            if known(p)
+        }
+        missing = sorted(set(DEPLOYER_PRIVILEGES[target[0]]) - held)
+        if missing and all(known(b.principal) for b in grant_blocks(res)):
+            yield _finding(
+                "deployer-manage",
+                res,
+                f"the authoritative grants on {target[0]} {target[1]!r} would take {', '.join(missing)} "
+                f"away from the deployer {deployer!r}, which would lock `pulumi up` out; allowed: grants "
+                f"that keep {', '.join(DEPLOYER_PRIVILEGES[target[0]])} for the deployer (the spec adds "
+                "them), or the deployer as the securable's owner",
+            )
+
+
+# --------------------------------------------------------------------------------------------------------
+# The rule table: what the pack enforces, and on what
+# --------------------------------------------------------------------------------------------------------
+ResourceCheck = Callable[[Res, Config], Iterable[Finding]]
+StackCheck = Callable[[Sequence[Res], Config], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """One rule of the pack: a rules.py id, where it applies, and its configuration knobs."""
+
+    id: str
+    scope: Literal["resource", "stack"]
+    applies_to: str
+    check: ResourceCheck | StackCheck
+    config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> rules.Severity:
+        return SEVERITY[self.id]
+
+    @property
+    def title(self) -> str:
+        return TITLE[self.id]
+
+
+_PRODUCTION_STACKS = {
+    "productionStacks": {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "stacks that are production (default: governance.productionEnvironments, [prod])",
+    }
+}
+
+POLICY_RULES: tuple[PolicyRule, ...] = (
+    PolicyRule(
+        "securable-name",
+        "resource",
+        "databricks Catalog, Schema, RegisteredModel (catalog/schema names); mrgov RegisteredModel "
+        "(the catalog and schema parts of `catalog.schema.model`)",
+        check_securable_name,
+    ),
+    PolicyRule(
+        "model-name",
+        "resource",
+        "databricks RegisteredModel `name`; mrgov RegisteredModel (the last part of `name`)",
+        check_model_name,
+        {
+            "modelNamePattern": {"type": "string", "description": "regular expression for model names"},
+            "modelNameHint": {"type": "string", "description": "what the pattern means, in words"},
+        },
+    ),
+    PolicyRule(
+        "model-description",
+        "resource",
+        "databricks RegisteredModel `comment`; mrgov RegisteredModel `description`",
+        check_model_description,
+    ),
+    PolicyRule(
+        "required-tags",
+        "stack",
+        "every registered model: the tags of its mrgov ModelTags plus its `initial_tags`",
+        check_required_tags,
+        {
+            "requiredTags": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "tag keys every model has",
+            }
+        },
+    ),
+    PolicyRule(
+        "tag-limits",
+        "resource",
+        "mrgov ModelTags `tags`; mrgov RegisteredModel `initial_tags`",
+        check_tag_limits,
+    ),
+    PolicyRule("alias-name", "resource", "mrgov ModelAlias `alias`", check_alias_name),
+    PolicyRule("alias-version", "resource", "mrgov ModelAlias `version`", check_alias_version),
+    PolicyRule(
+        "version-description",
+        "resource",
+        "mrgov VersionDescription `version` and `description`",
+        check_version_description,
+    ),
+    PolicyRule(
+        "privilege",
+        "resource",
+        "databricks Grants and Grant on a catalog, schema or model (`USE_MODEL` gets the EXECUTE hint)",
+        check_privilege,
+    ),
+    PolicyRule(
+        "grant-shape", "resource", "databricks Grants and Grant: privileges not empty", check_grant_shape
+    ),
+    PolicyRule(
+        "principal-name",
+        "resource",
+        "databricks Grants and Grant `principal`; mrgov Permission `principal`; mrgov Role `name`",
+        check_principal_name,
+    ),
+    PolicyRule(
+        "unique-names",
+        "stack",
+        "one resource per model, alias, catalog and schema (case-insensitive); one authoritative Grants per "
+        "securable, not mixed with Grant; each principal once per Grants, each privilege once per grant",
+        check_unique_names,
+    ),
+    PolicyRule(
+        "broad-all-privileges",
+        "resource",
+        "databricks Grants and Grant: no ALL_PRIVILEGES to a broad principal",
+        check_broad_all_privileges,
+        {
+            "broadPrincipals": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "principals never granted ALL_PRIVILEGES "
+                "(default: account users, users, all users)",
+            }
+        },
+    ),
+    PolicyRule(
+        "production-alias",
+        "stack",
+        "in a production stack, every registered model (or those in `servedModels`) has a mrgov ModelAlias "
+        "`Production`",
+        check_production_alias,
+        {
+            **_PRODUCTION_STACKS,
+            "servedModels": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "models (short or full names) that are served; default: every model",
+            },
+        },
+    ),
+    PolicyRule(
+        "deployer-manage",
+        "stack",
+        "databricks Grants keep MANAGE (and USE_CATALOG / USE_SCHEMA) for the configured `deployer`, unless "
+        "it owns the securable",
+        check_deployer_manage,
+        {"deployer": {"type": "string", "description": "the identity that runs pulumi up"}},
+    ),
+    PolicyRule(
+        "tracking-uri",
+        "resource",
+        "mrgov resources: `registry_uri` / `tracking_uri` is an http(s) URL (or `databricks-uc`)",
+        check_tracking_uri,
+    ),
+    PolicyRule(
+        "no-plaintext-credentials",
+        "resource",
+        "databricks provider and mrgov resources: no password, token, secret, clientSecret, accessToken or "
+        "apiKey input",
+        check_plaintext_credentials,
+    ),
+    PolicyRule(
+        "protect-production",
+        "resource",
+        "in a production stack: databricks Catalog, Schema, RegisteredModel and mrgov RegisteredModel have "
+        "`protect`",
+        check_protect_production,
+        dict(_PRODUCTION_STACKS),
+    ),
+    PolicyRule(
+        "role-principals",
+        "stack",
+        "a mrgov Role with `members: []` that a mrgov Permission grants something to",
+        check_role_principals,
+    ),
+    PolicyRule(
+        "pinned-version-described",
+        "stack",
+        "each mrgov ModelAlias has a mrgov VersionDescription for the version it pins",
+        check_pinned_version_described,
+    ),
+)
+
+SPEC_ONLY: Mapping[str, str] = {
+    "model-schema": "schemas are declared in the spec; a program may use schemas that another stack manages",
+    "unknown-role": "roles are a spec concept; resources name principals",
+    "create-model-creators": "roles are a spec concept; in resources every grant names a principal directly",
+    "structure": "the shape of the config files",
+}
+"""Rules the pack does not apply, and why: they are about the spec's config, not about resources."""
+
+
+def evaluate(resources: Sequence[Res], config: Mapping[str, Config] | None = None) -> list[Finding]:
+    """Every finding of every rule: resource rules on each resource, then stack rules on all of them.
+
+    `config` is the pack's configuration by rule id, as in `--policy-pack-config`.
+    """
+    config = config or {}
+    out: list[Finding] = []
+    for rule in POLICY_RULES:
+        rule_config = config.get(rule.id) or {}
+        if rule.scope == "resource":
+            for res in resources:
+                out.extend(rule.check(res, rule_config))  # type: ignore[arg-type]
+        else:
+            out.extend(rule.check(resources, rule_config))  # type: ignore[arg-type]
+    return out

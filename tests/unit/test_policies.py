@@ -1,0 +1,542 @@
+"""The policy pack without the engine: resource inputs fed to the rules, and the pulumi-policy glue.
+
+Each rule the pack applies has a passing and a failing case (`CASES`), asserted on rule id, severity
+and message text. Our own stacks, built under Pulumi mocks, must pass the pack; a program written
+straight against pulumi_databricks (no spec in between) must not.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_databricks as databricks
+import pytest
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from components import rules
+from components.databricks.registry import DatabricksRegistry, DatabricksRegistryArgs
+from components.mlflow.registry import MlflowRegistry, MlflowRegistryArgs
+from components.spec import build, load_stack_file
+from policies import governance, pack
+from policies.governance import POLICY_RULES, SPEC_ONLY, UNKNOWN, Finding, Res, evaluate
+from tests.unit.conftest import MockRun
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CATALOG = "databricks:index/catalog:Catalog"
+SCHEMA = "databricks:index/schema:Schema"
+UC_MODEL = "databricks:index/registeredModel:RegisteredModel"
+GRANTS = "databricks:index/grants:Grants"
+GRANT = "databricks:index/grant:Grant"
+PROVIDER = "pulumi:providers:databricks"
+MODEL = "pulumi-python:dynamic/mrgov:RegisteredModel"
+TAGS = "pulumi-python:dynamic/mrgov:ModelTags"
+ALIAS = "pulumi-python:dynamic/mrgov:ModelAlias"
+DESCRIPTION = "pulumi-python:dynamic/mrgov:VersionDescription"
+PERMISSION = "pulumi-python:dynamic/mrgov:Permission"
+ROLE = "pulumi-python:dynamic/mrgov:Role"
+
+URI = "http://127.0.0.1:5000"
+FULL = "dev_catalog.gold_features.cost_anomaly_detector"
+GOOD_TAGS = {"domain": "cost", "algorithm": "isolation_forest", "model_type": "anomaly_detection"}
+
+
+def r(type_: str, name: str = "r", /, *, stack: str = "dev", protect: bool = False, **props: Any) -> Res:
+    return Res(type_, name, f"urn:pulumi:{stack}::mrgov::{type_}::{name}", props, protect)
+
+
+def model(name: str = FULL, description: str = "Detects odd spend.", **kw: Any) -> Res:
+    stack = kw.pop("stack", "dev")
+    return r(
+        MODEL,
+        kw.pop("res_name", "m"),
+        stack=stack,
+        registry_uri=URI,
+        name=name,
+        description=description,
+        **kw,
+    )
+
+
+def tags(t: dict[str, Any], model_name: str = FULL) -> Res:
+    return r(TAGS, "t", registry_uri=URI, model=model_name, tags=t)
+
+
+def alias(a: str = "Champion", v: Any = "3", model_name: str = FULL, stack: str = "dev") -> Res:
+    return r(ALIAS, f"alias-{a}", stack=stack, registry_uri=URI, model=model_name, alias=a, version=v)
+
+
+def described(v: Any = "3", text: str = "Retrained.", model_name: str = FULL) -> Res:
+    return r(DESCRIPTION, f"v{v}", registry_uri=URI, model=model_name, version=v, description=text)
+
+
+def grants(
+    privileges: list[str], principal: str = "dev-ml-engineers", on: str = "model", name: str = "g"
+) -> Res:
+    """A databricks.Grants on the model (or on a catalog or schema named like it: only the key matters)."""
+    props: dict[str, Any] = {on: FULL, "grants": [{"principal": principal, "privileges": privileges}]}
+    return r(GRANTS, name, **props)
+
+
+def uc_model(**props: Any) -> Res:
+    base = {"catalogName": "dev_catalog", "schemaName": "gold_features", "name": "cost_anomaly_detector"}
+    return r(UC_MODEL, "uc", **{**base, "comment": "Detects odd spend.", **props})
+
+
+# (rule id, passing resources, failing resources, config for the rule, text the failure says)
+CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
+    (
+        "securable-name",
+        [r(CATALOG, name="dev_catalog"), r(SCHEMA, catalogName="dev_catalog", name="gold_features")],
+        [r(SCHEMA, catalogName="dev_catalog", name="Gold-Features")],
+        {},
+        "schema name 'Gold-Features' is not a valid name; allowed: lowercase letters, digits and '_'",
+    ),
+    (
+        "model-name",
+        [uc_model(), model()],
+        [uc_model(name="CostModel")],
+        {},
+        "model name 'CostModel' does not follow the naming convention; allowed: lowercase snake_case",
+    ),
+    (
+        "model-description",
+        [uc_model(), model()],
+        [model(description="  ")],
+        {},
+        "description is missing or empty; allowed: a text saying what the model does",
+    ),
+    (
+        "required-tags",
+        [model(), tags(GOOD_TAGS)],
+        [model(initial_tags={"domain": "cost"}), tags({"model_type": "x"})],
+        {},
+        "required tag 'algorithm' is missing or empty; allowed: every model carries domain, algorithm, "
+        "model_type",
+    ),
+    (
+        "tag-limits",
+        [tags(GOOD_TAGS), model(initial_tags={"team": "x" * 1000})],
+        [tags({"team.name": "platform"})],
+        {},
+        "tags.team.name: tag key 'team.name' contains .; allowed: any characters except . , - = / :",
+    ),
+    ("alias-name", [alias("Champion")], [alias("latest")], {}, "alias 'latest' is reserved by MLflow"),
+    (
+        "alias-version",
+        [alias(v="3"), alias(v=3)],
+        [alias(v="0")],
+        {},
+        "version '0' is not a model version; allowed: a positive integer such as 3",
+    ),
+    (
+        "version-description",
+        [described()],
+        [described(text=" ")],
+        {},
+        "version 3: is empty; allowed: a text saying what changed",
+    ),
+    (
+        "privilege",
+        [grants(["EXECUTE", "APPLY_TAG"]), grants(["USE CATALOG"], on="catalog")],
+        [grants(["USE_MODEL"])],
+        {},
+        "there is no 'USE_MODEL' privilege in Unity Catalog; use EXECUTE (load, download, serve)",
+    ),
+    (
+        "grant-shape",
+        [grants(["EXECUTE"])],
+        [grants([])],
+        {},
+        "is missing or empty; allowed: one or more privileges, such as [EXECUTE]",
+    ),
+    (
+        "principal-name",
+        [grants(["EXECUTE"]), r(ROLE, tracking_uri=URI, name="ml_engineers", workspace="default")],
+        [grants(["EXECUTE"], principal=" ")],
+        {},
+        "is empty; allowed: a name",
+    ),
+    (
+        "unique-names",
+        [model(), model("dev_catalog.gold_features.budget_forecaster", res_name="m2")],
+        [model(), model("dev_catalog.gold_features.Cost_Anomaly_Detector", res_name="m2")],
+        {},
+        "declared by 2 resources ('m', 'm2'); names are case-insensitive; allowed: each model once",
+    ),
+    (
+        "broad-all-privileges",
+        [grants(["ALL_PRIVILEGES"], principal="dev-ml-engineers")],
+        [grants(["ALL_PRIVILEGES"], principal="Account Users", on="catalog")],
+        {},
+        "ALL_PRIVILEGES to the broad principal 'Account Users'; allowed: narrower privileges",
+    ),
+    (
+        "production-alias",
+        [model(stack="prod"), alias("Production", stack="prod")],
+        [model(stack="prod"), alias("Champion", stack="prod")],
+        {},
+        "model is served in production environment 'prod' but pins no 'Production' alias",
+    ),
+    (
+        "deployer-manage",
+        [grants(["MANAGE", "USE_CATALOG"], principal="deployer-sp", on="catalog")],
+        [grants(["USE_CATALOG"], principal="deployer-sp", on="catalog")],
+        {"deployer": "deployer-sp"},
+        "would take MANAGE away from the deployer 'deployer-sp', which would lock `pulumi up` out",
+    ),
+    (
+        "tracking-uri",
+        [model(), r(ALIAS, registry_uri="databricks-uc", model=FULL, alias="Champion", version="1")],
+        [
+            r(
+                PERMISSION,
+                tracking_uri="127.0.0.1:5000",
+                principal_kind="role",
+                principal="x",
+                model=FULL,
+                level="READ",
+            )
+        ],
+        {},
+        "tracking_uri '127.0.0.1:5000' is not a server URL; allowed: http://host:port or https://host",
+    ),
+    (
+        "no-plaintext-credentials",
+        [r(PROVIDER, "p", host="https://adb-1.azuredatabricks.net", profile="dev")],
+        [r(PROVIDER, "p", host="https://adb-1.azuredatabricks.net", token="dapi0123")],
+        {},
+        "input 'token': credentials never go in config in clear; allowed: the environment",
+    ),
+    (
+        "protect-production",
+        [uc_model(stack="prod", protect=True), model(stack="dev")],
+        [r(CATALOG, "cat", stack="prod", name="prod_catalog")],
+        {},
+        "protect is not set in production environment 'prod'; allowed: true",
+    ),
+    (
+        "role-principals",
+        [
+            r(ROLE, "role", tracking_uri=URI, name="dashboards", workspace="default", members=["bi_user"]),
+            r(
+                PERMISSION,
+                tracking_uri=URI,
+                principal_kind="role",
+                principal="dashboards",
+                model=FULL,
+                level="READ",
+            ),
+        ],
+        [
+            r(ROLE, "role", tracking_uri=URI, name="dashboards", workspace="default", members=[]),
+            r(
+                PERMISSION,
+                tracking_uri=URI,
+                principal_kind="role",
+                principal="dashboards",
+                model=FULL,
+                level="READ",
+            ),
+        ],
+        {},
+        "role 'dashboards' is granted privileges but has no principals",
+    ),
+    (
+        "pinned-version-described",
+        [alias(v="3"), described(v="3")],
+        [alias(v="3"), described(v="2")],
+        {},
+        "version 3 is pinned by alias 'Champion' but has no description",
+    ),
+]
+
+
+def of(rule_id: str, findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.rule_id == rule_id]
+
+
+def test_every_rule_of_the_pack_has_a_case() -> None:
+    assert sorted(c[0] for c in CASES) == sorted(p.id for p in POLICY_RULES)
+
+
+def test_every_rule_is_either_in_the_pack_or_spec_only() -> None:
+    every = {r.id for r in rules.RULES} | {rid for rid, _s, _t in rules.RAW_RULES} | {"structure"}
+    in_pack = {p.id for p in POLICY_RULES}
+    assert in_pack | set(SPEC_ONLY) == every
+    assert not in_pack & set(SPEC_ONLY)
+
+
+@pytest.mark.parametrize(("rule_id", "good", "bad", "config", "says"), CASES, ids=[c[0] for c in CASES])
+def test_rule_passes_then_fails(
+    rule_id: str, good: list[Res], bad: list[Res], config: dict[str, Any], says: str
+) -> None:
+    assert of(rule_id, evaluate(good, {rule_id: config})) == []
+    found = of(rule_id, evaluate(bad, {rule_id: config}))
+    assert found, f"{rule_id} found nothing in {bad}"
+    assert any(says in f.message for f in found), [f.message for f in found]
+    assert {f.severity for f in found} == {governance.SEVERITY[rule_id]}
+    assert all(f.urn.startswith("urn:pulumi:") for f in found)
+
+
+def test_message_names_the_resource_and_its_model() -> None:
+    [finding] = of("model-description", evaluate([model(description="")]))
+    assert finding.message.startswith(f"mrgov RegisteredModel 'm' (model '{FULL}'): description is missing")
+    assert finding.urn == model().urn
+
+
+def test_privilege_is_checked_against_the_securable() -> None:
+    on_model = of("privilege", evaluate([grants(["CREATE_SCHEMA"])]))
+    assert [f.message for f in on_model] == [
+        f"databricks.Grants 'g': grant on model '{FULL}' to 'dev-ml-engineers': 'CREATE_SCHEMA' is not a "
+        "privilege on a model; allowed: ALL_PRIVILEGES, APPLY_TAG, CREATE_MODEL_VERSION, EXECUTE, MANAGE"
+    ]
+    assert of("privilege", evaluate([grants(["CREATE_SCHEMA"], on="catalog")])) == []
+    single = r(GRANT, "one", schema="dev_catalog.gold_features", principal="x", privileges=["USE_CATALOG"])
+    assert [f.message for f in of("privilege", evaluate([single]))] == [
+        "databricks.Grant 'one': grant on schema 'dev_catalog.gold_features' to 'x': 'USE_CATALOG' is not a "
+        "privilege on a schema; allowed: " + ", ".join(sorted(rules.VALID_PRIVILEGES["schema"]))
+    ]
+    # Securables our rules do not cover (tables, volumes, ...) are not judged.
+    assert (
+        evaluate([r(GRANTS, "t", table="c.s.t", grants=[{"principal": "x", "privileges": ["SELECT"]}])]) == []
+    )
+
+
+def test_rule_knobs_come_from_the_pack_config() -> None:
+    config: dict[str, dict[str, Any]] = {
+        "model-name": {"modelNamePattern": "^[a-z]+$", "modelNameHint": "one lowercase word"},
+        "required-tags": {"requiredTags": ["owner"]},
+        "broad-all-privileges": {"broadPrincipals": ["everyone"]},
+        "production-alias": {"productionStacks": ["live"], "servedModels": ["budget_forecaster"]},
+    }
+    found = evaluate(
+        [
+            model(stack="live"),
+            tags({"owner": "cost-team"}),
+            grants(["ALL_PRIVILEGES"], principal="everyone"),
+            grants(["ALL_PRIVILEGES"], principal="account users", name="g2", on="catalog"),
+        ],
+        config,
+    )
+    assert [f.rule_id for f in found if f.severity == "mandatory"] == ["model-name", "broad-all-privileges"]
+    assert "allowed: one lowercase word" in of("model-name", found)[0].message
+    assert "'everyone'" in of("broad-all-privileges", found)[0].message
+    # Only the configured served models must pin Production in the configured production stacks.
+    served = model("c.s.budget_forecaster", stack="live", res_name="m2")
+    assert of("production-alias", evaluate([served], config))
+
+
+def test_unique_names_in_grants_and_grant_resources() -> None:
+    twice = r(
+        GRANTS,
+        "g",
+        model=FULL,
+        grants=[
+            {"principal": "a", "privileges": ["EXECUTE", "execute"]},
+            {"principal": "a", "privileges": ["APPLY_TAG"]},
+        ],
+    )
+    messages = [f.message for f in of("unique-names", evaluate([twice]))]
+    assert any("principals: 'a' appears more than once in this list" in m for m in messages), messages
+    assert any("privileges of 'a': 'EXECUTE' appears more than once" in m for m in messages), messages
+    mixed = [grants(["EXECUTE"]), r(GRANT, "one", model=FULL, principal="b", privileges=["EXECUTE"])]
+    [finding] = of("unique-names", evaluate(mixed))
+    assert "databricks.Grants revokes what the others grant" in finding.message
+    only_grant = [
+        r(GRANT, "one", model=FULL, principal="a", privileges=["EXECUTE"]),
+        r(GRANT, "two", model=FULL, principal="b", privileges=["EXECUTE"]),
+    ]
+    assert of("unique-names", evaluate(only_grant)) == []
+
+
+def test_unknown_values_are_skipped_not_judged() -> None:
+    pending = [
+        model(name=UNKNOWN),
+        tags(UNKNOWN),
+        alias(v=UNKNOWN),
+        r(GRANTS, "g", model=FULL, grants=[{"principal": UNKNOWN, "privileges": ["USE_MODEL"]}]),
+    ]
+    assert [f for f in evaluate(pending) if f.severity == "mandatory"] == []
+
+
+def test_generic_dynamic_resources_are_told_apart_by_their_inputs() -> None:
+    generic = "pulumi-python:dynamic:Resource"
+    assert (
+        governance.kind_of(generic, {"registry_uri": URI, "name": FULL, "description": ""}) == "mlflow_model"
+    )
+    assert governance.kind_of(
+        generic, {"registry_uri": URI, "model": FULL, "alias": "a", "version": "1"}
+    ) == ("model_alias")
+    assert governance.kind_of(generic, {"registry_uri": URI, "model": FULL, "tags": {}}) == "model_tags"
+    assert governance.kind_of(generic, {"something": "else"}) is None
+    assert governance.kind_of("aws:s3/bucket:Bucket", {"name": "x"}) is None
+
+
+# --------------------------------------------------------------------------------------------------------
+# The pulumi-policy glue
+# --------------------------------------------------------------------------------------------------------
+def _opts(protect: bool = False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def recorder(into: list[tuple[str, str | None]]) -> Callable[[str, str | None], None]:
+    """A report_violation callback that keeps what it is given."""
+
+    def report(message: str, urn: str | None = None) -> None:
+        into.append((message, urn))
+
+    return report
+
+
+def test_pack_has_one_policy_per_rule_at_its_severity() -> None:
+    policies = pack.policies()
+    assert [p.name for p in policies] == [r.id for r in POLICY_RULES]
+    for policy, rule in zip(policies, POLICY_RULES, strict=True):
+        expected = EnforcementLevel.MANDATORY if rule.severity == "mandatory" else EnforcementLevel.ADVISORY
+        assert policy.enforcement_level == expected
+        assert policy.description == rule.title
+        kind = ResourceValidationPolicy if rule.scope == "resource" else StackValidationPolicy
+        assert isinstance(policy, kind)
+
+
+def test_resource_policy_reads_proxied_inputs_with_unknowns() -> None:
+    props = unknown_checking_proxy(
+        {"registry_uri": URI, "model": UNKNOWN_STRING_VALUE, "alias": "v2", "version": "1"}
+    )
+    args = ResourceValidationArgs(ALIAS, props, alias().urn, "a", _opts(), None, None)
+    reported: list[tuple[str, str | None]] = []
+    [policy] = [p for p in pack.policies() if p.name == "alias-name"]
+    assert isinstance(policy, ResourceValidationPolicy)
+    policy.validate(args, recorder(reported))
+    assert reported == [
+        (
+            "mrgov ModelAlias 'a': alias 'v2' is reserved by MLflow; allowed: any name but 'latest' "
+            "(any case) and v<digits>",
+            None,
+        )
+    ]
+    assert pack.plain(props)["model"] is UNKNOWN
+
+
+def test_stack_policy_reports_against_the_offending_resource() -> None:
+    good = model()
+    resource = PolicyResource(
+        MODEL, unknown_checking_proxy(dict(good.props)), good.urn, good.name, _opts(), None, None, [], {}
+    )
+    reported: list[tuple[str, str | None]] = []
+    [policy] = [p for p in pack.policies() if p.name == "required-tags"]
+    assert isinstance(policy, StackValidationPolicy)
+    policy.validate(StackValidationArgs([resource], {"requiredTags": ["domain"]}), recorder(reported))
+    assert reported == [
+        (
+            f"mrgov RegisteredModel 'm' (model '{FULL}'): required tag 'domain' is missing or empty; "
+            "allowed: every model carries domain",
+            good.urn,
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Whole programs under Pulumi mocks
+# --------------------------------------------------------------------------------------------------------
+DEPLOYER = {
+    "dev": "3f0c2a55-8b1e-4d6a-9c2f-1a7e5b9d0c11",
+    "staging": "8d2b6e14-3a7c-4f90-b5e1-c4a9f0d27e36",
+    "prod": "e91f4c07-5d2a-4b83-8f6e-2a0d9c4b7f58",
+}
+
+
+def resources_of(run: MockRun) -> list[Res]:
+    return [
+        Res(
+            reg.type,
+            reg.name,
+            reg.urn,
+            {k: v for k, v in reg.inputs.items() if k != "__provider"},
+            reg.protect,
+        )
+        for reg in run.registrations
+        if not reg.read
+    ]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_our_databricks_stacks_pass_the_pack(stack: str, mock_program: Callable[..., MockRun]) -> None:
+    spec = build(stack, copy.deepcopy(load_stack_file(ROOT, stack)), ROOT)
+    run = mock_program(
+        lambda: DatabricksRegistry("registry", DatabricksRegistryArgs(spec)) and None, stack=stack
+    )
+    found = evaluate(resources_of(run), {"deployer-manage": {"deployer": DEPLOYER[stack]}})
+    assert found == []
+    # The pack saw the Databricks resources, not only ours.
+    assert {res.kind for res in resources_of(run)} >= {
+        "catalog",
+        "schema",
+        "uc_model",
+        "grants",
+        "model_alias",
+    }
+
+
+def test_our_local_stack_passes_the_pack(mock_program: Callable[..., MockRun]) -> None:
+    spec = build("local", copy.deepcopy(load_stack_file(ROOT, "local")), ROOT)
+    run = mock_program(lambda: MlflowRegistry("registry", MlflowRegistryArgs(spec)) and None, stack="local")
+    resources = resources_of(run)
+    assert {res.kind for res in resources} >= {
+        "mlflow_model",
+        "model_tags",
+        "model_alias",
+        "mlflow_permission",
+    }
+    assert evaluate(resources) == []
+
+
+def test_a_program_without_the_spec_is_held_to_the_same_rules(mock_program: Callable[..., MockRun]) -> None:
+    def program() -> None:
+        databricks.Catalog("cat", name="prod_catalog", comment="Models.")
+        databricks.Schema("sch", catalog_name="prod_catalog", name="Features")
+        databricks.RegisteredModel("mdl", catalog_name="prod_catalog", schema_name="features", name="churn")
+        databricks.Grants(
+            "mdl-grants",
+            model="prod_catalog.features.churn",
+            grants=[
+                databricks.GrantsGrantArgs(principal="account users", privileges=["ALL_PRIVILEGES"]),
+                databricks.GrantsGrantArgs(principal="analysts", privileges=["USE MODEL"]),
+            ],
+        )
+        databricks.Grant(
+            "mdl-grant", model="prod_catalog.features.churn", principal="bi", privileges=["EXECUTE"]
+        )
+        pulumi.export("done", True)
+
+    run = mock_program(program, stack="prod")
+    found = evaluate(resources_of(run))
+    by_rule = {(f.rule_id, f.severity) for f in found}
+    assert by_rule == {
+        ("securable-name", "mandatory"),  # schema 'Features'
+        ("model-name", "mandatory"),  # 'churn' is one word
+        ("model-description", "mandatory"),  # no comment
+        ("required-tags", "mandatory"),  # no tags at all
+        ("privilege", "mandatory"),  # USE MODEL
+        ("broad-all-privileges", "mandatory"),  # account users
+        ("unique-names", "mandatory"),  # Grants and Grant on one model
+        ("production-alias", "mandatory"),  # prod, no Production alias
+        ("protect-production", "advisory"),  # nothing protected in prod
+    }
+    messages = "\n".join(f.message for f in found)
+    assert "there is no 'USE MODEL' privilege in Unity Catalog; use EXECUTE" in messages
