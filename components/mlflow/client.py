@@ -87,6 +87,10 @@ class AuthClient:
         resp = verify_rest_response(resp, endpoint)
         return resp.json() if resp.content else {}
 
+    def current_user(self) -> dict[str, Any]:
+        """The calling user: id, username, is_admin (any signed-in user may ask)."""
+        return dict(self._call("/api/2.0/mlflow/users/current", "GET").get("user", {}))
+
     def list_users(self) -> list[dict[str, Any]]:
         """Every user, each with its roles and their permissions (admins only)."""
         return list(self._call("/api/2.0/mlflow/users/list", "GET").get("users", []))
