@@ -8,6 +8,7 @@ straight against pulumi_databricks (no spec in between) must not.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,17 @@ def test_every_rule_is_either_in_the_pack_or_spec_only() -> None:
     in_pack = {p.id for p in POLICY_RULES}
     assert in_pack | set(SPEC_ONLY) == every
     assert not in_pack & set(SPEC_ONLY)
+
+
+def test_docs_list_every_rule_with_its_severity_and_scope() -> None:
+    text = (ROOT / "docs" / "policies.md").read_text()
+    rows = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(r"^\| `([a-z-]+)` \| (mandatory|advisory) \| (resource|stack) \|", text, re.M)
+    }
+    assert rows == {p.id: (p.severity, p.scope) for p in POLICY_RULES}
+    for rule_id in SPEC_ONLY:
+        assert f"| `{rule_id}` |" in text
 
 
 @pytest.mark.parametrize(("rule_id", "good", "bad", "config", "says"), CASES, ids=[c[0] for c in CASES])
