@@ -15,6 +15,7 @@ Flask secret come from the environment, or from a generated, git-ignored
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -191,6 +192,10 @@ def _kill(pid: int, timeout: float = 15.0) -> None:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        # Reap our own child, else it lingers as a zombie in the group; a server that another process
+        # started (make mlflow-up) is not ours to reap.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:

@@ -1,0 +1,168 @@
+"""Fixtures for the lifecycle tests: the real pulumi CLI on a copy of the local stack.
+
+Each test gets its own MLflow server (auth on, free loopback port), started from a copy of a registry
+that the demo training script filled once per session, so every test begins with the seed's models
+and their versions already registered, as a training pipeline would leave them. The stack's tracking
+URI goes through a counting proxy, so tests can count the requests Pulumi's providers send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from components.spec import StackSpec, build_from_files
+from localdev.counting_proxy import CountingProxy
+from localdev.mlflow_server import Server, start, stop
+from tests.conftest import ROOT, PulumiCli, copy_project
+
+
+@dataclass(frozen=True)
+class Template:
+    """A stopped server's data folder holding the trained demo versions, and its admin secrets."""
+
+    data: Path
+    password: str
+    secret_key: str
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    data = tmp_path_factory.mktemp("trained") / "mlflow"
+    template = Template(data, secrets.token_urlsafe(18), secrets.token_hex(16))
+    server = start(data, auth=True, password=template.password, secret_key=template.secret_key)
+    try:
+        env = {**os.environ, **server.credentials_env, "MLFLOW_TRACKING_URI": server.url}
+        subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "train.py"), "--tracking-uri", server.url],
+            env=env, check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        stop(data)
+    return template
+
+
+@dataclass
+class Registry:
+    """A running MLflow server made from the template; restartable on the same port and data."""
+
+    data: Path
+    template: Template
+    server: Server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+
+    def stop(self) -> None:
+        stop(self.data)
+
+    def restart(self) -> None:
+        port = int(self.url.rsplit(":", 1)[1])
+        self.server = start(
+            self.data, port, auth=True, password=self.template.password, secret_key=self.template.secret_key
+        )
+
+
+@pytest.fixture
+def registry(
+    tmp_path: Path, trained_template: Template, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Registry]:
+    data = tmp_path / "mlflow"
+    shutil.copytree(trained_template.data, data, ignore=shutil.ignore_patterns("server.pid", "server.log"))
+    server = start(
+        data, auth=True, password=trained_template.password, secret_key=trained_template.secret_key
+    )
+    for key, value in server.credentials_env.items():
+        monkeypatch.setenv(key, value)  # this process's MLflow clients act as the admin
+    reg = Registry(data, trained_template, server)
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@dataclass
+class LocalStack:
+    """The `local` stack in a temporary project copy, its registry, and the proxy in front of it."""
+
+    cli: PulumiCli
+    registry: Registry
+    proxy: CountingProxy
+
+    @property
+    def project(self) -> Path:
+        return self.cli.project
+
+    def spec(self) -> StackSpec:
+        """What the stack's config declares now, resolved by the same spec the program uses."""
+        return build_from_files(self.project, "local")
+
+    def set(self, path: str, value: str) -> None:
+        self.cli.run("config", "set", "--path", path, value)
+
+    def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cli.run("up", "--yes", "--skip-preview", *extra, check=check)
+
+    def preview_steps(self, *extra: str) -> list[dict[str, Any]]:
+        """The steps of `pulumi preview --json`, without the stack and components."""
+        out = self.cli.run("preview", "--json", *extra).stdout
+        steps: list[dict[str, Any]] = json.loads(out).get("steps", [])
+        return [s for s in steps if "pulumi-python:dynamic" in s["urn"]]
+
+    def resources(self) -> list[dict[str, Any]]:
+        """The resources in the state (`pulumi stack export`)."""
+        exported = json.loads(self.cli.run("stack", "export").stdout)
+        resources: list[dict[str, Any]] = exported["deployment"].get("resources") or []
+        return resources
+
+    def outputs(self) -> dict[str, Any]:
+        outputs: dict[str, Any] = json.loads(self.cli.run("stack", "output", "--json").stdout)
+        return outputs
+
+
+def cli_env(tmp_path: Path, engine_bin: str, credentials: dict[str, str]) -> dict[str, str]:
+    """Environment for the CLI: offline settings, a private state folder, the admin's credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MLFLOW_"))}
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    env.update(
+        PATH=f"{engine_bin}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
+        PULUMI_HOME=str(tmp_path / "pulumi-home"),
+        PULUMI_BACKEND_URL=f"file://{state}",
+        PULUMI_CONFIG_PASSPHRASE=secrets.token_urlsafe(16),
+        PULUMI_SKIP_UPDATE_CHECK="1",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="1",
+        # A stopped server should fail an `up` in seconds, not after minutes of retries.
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="20",
+        **credentials,
+    )
+    return env
+
+
+@pytest.fixture
+def local_stack(tmp_path: Path, engine_bin: str, registry: Registry) -> Iterator[LocalStack]:
+    project = copy_project(tmp_path / "project")
+    cli = PulumiCli(project, cli_env(tmp_path, engine_bin, registry.server.credentials_env))
+    cli.env["PYTHONPATH"] = str(project)
+    with CountingProxy(registry.url) as proxy:
+        cli.run("stack", "init", "local")
+        stack = LocalStack(cli, registry, proxy)
+        stack.set("mrgov:target.trackingUri", proxy.url)
+        yield stack
