@@ -42,6 +42,15 @@ down: venv engine ## pulumi destroy on the local stack, then stop the server
 preview: venv engine ## pulumi preview --diff on STACK (default local)
 	$(PULUMI) preview --diff --stack $(STACK)
 
+.PHONY: preview-all new-env
+preview-all: venv engine ## Preview every stack with the policy pack; Markdown summary in .state/preview-all.md
+	@$(PY) -m localdev.preview_all $(ARGS)
+
+new-env: venv engine ## New stack from a template: ENV=qa CATALOG=qa_catalog FROM=staging [PRINCIPALS='role=a,b ...'] [ARGS=...]
+	@test -n "$(ENV)" && test -n "$(CATALOG)" && test -n "$(FROM)" || { \
+	  echo "usage: make new-env ENV=qa CATALOG=qa_catalog FROM=staging [PRINCIPALS='role=a,b ...'] [ARGS='--tracking-uri URL']" >&2; exit 2; }
+	@$(PY) -m localdev.new_env "$(ENV)" --catalog "$(CATALOG)" --from "$(FROM)" $(foreach p,$(PRINCIPALS),--principals "$(p)") $(ARGS)
+
 test: venv engine ## Lint, type-check, then unit, integration and e2e tests
 	$(PY) -m ruff check .
 	$(PY) -m mypy
