@@ -142,8 +142,19 @@ def snapshot(tracking_uri: str, *, fresh: bool = False) -> AuthSnapshot:
     return CACHE.get(key, fetch)
 
 
-def forget_snapshot(tracking_uri: str) -> None:
+def directory(tracking_uri: str) -> AuthSnapshot:
+    """The snapshot for looking up who and what exists (user names, role ids), not for grants.
+
+    Grant writes leave it cached: nine grants to three roles cost one snapshot, not nine.
+    """
+    return CACHE.get(("auth-directory", tracking_uri), lambda: snapshot(tracking_uri))
+
+
+def forget_snapshot(tracking_uri: str, *, directory: bool = False) -> None:
+    """Drop the cached snapshot after a write; `directory` too when roles or memberships changed."""
     CACHE.drop(("auth", tracking_uri))
+    if directory:
+        CACHE.drop(("auth-directory", tracking_uri))
 
 
 def _missing_user(tracking_uri: str, username: str) -> RegistryError:
@@ -231,7 +242,7 @@ class PermissionProvider(RegistryProvider):
                     # Adopt: the user already holds a grant here (a model's creator gets MANAGE).
                     self._set_user_level(uri, principal, model, ws, level)
             else:
-                role = self._role(uri, ws, principal)
+                role = self._role(uri, ws, principal, fresh=False)
                 try:
                     auth_client(uri).add_role_permission(role.id, RESOURCE_TYPE, model, level)
                 except Exception as exc:
@@ -316,8 +327,11 @@ class PermissionProvider(RegistryProvider):
         )
 
     @staticmethod
-    def _role(uri: str, ws: str, name: str) -> RoleInfo:
-        role = snapshot(uri, fresh=True).roles.get((ws, name))
+    def _role(uri: str, ws: str, name: str, *, fresh: bool = True) -> RoleInfo:
+        role = (snapshot(uri, fresh=True) if fresh else directory(uri)).roles.get((ws, name))
+        if role is None and not fresh:  # created since the directory was read
+            forget_snapshot(uri, directory=True)
+            role = directory(uri).roles.get((ws, name))
         if role is None:
             raise RegistryError(
                 f"MLflow role {name!r} does not exist in workspace {ws!r} on {uri}; declare it"
@@ -438,16 +452,17 @@ class RoleProvider(RegistryProvider):
         self._require_users(uri, props.get("members"))  # before anything is created
         try:
             try:
-                client.create_role(ws, name, description or None)
+                created = client.create_role(ws, name, description or None)
+                role = RoleInfo(int(created["id"]), ws, name, created.get("description") or "", {})
             except Exception as exc:
                 if not is_already_exists(exc):
                     raise
-            role = snapshot(uri, fresh=True).roles[(ws, name)]
-            if role.description != description:
-                client.update_role(role.id, description=description)
+                role = snapshot(uri, fresh=True).roles[(ws, name)]  # adopt it
+                if role.description != description:
+                    client.update_role(role.id, description=description)
             self._set_members(uri, role, props.get("members"))
         finally:
-            forget_snapshot(uri)
+            forget_snapshot(uri, directory=True)
         return CreateResult(id_=role_id(ws, name), outs=_role_outs(props, description, props.get("members")))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -471,7 +486,7 @@ class RoleProvider(RegistryProvider):
                 auth_client(uri).update_role(role.id, description=news["description"])
             self._set_members(uri, role, news.get("members"))
         finally:
-            forget_snapshot(uri)
+            forget_snapshot(uri, directory=True)
         return UpdateResult(outs=_role_outs(news, news["description"], news.get("members")))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
@@ -485,14 +500,16 @@ class RoleProvider(RegistryProvider):
                     if not is_not_found(exc):
                         raise
         finally:
-            forget_snapshot(uri)
+            forget_snapshot(uri, directory=True)
 
     @staticmethod
     def _require_users(uri: str, members: list[str] | None) -> None:
         if members is None:
             return
-        users = snapshot(uri).users
-        missing = sorted(m for m in members if m not in users)
+        missing = sorted(m for m in members if m not in directory(uri).users)
+        if missing:  # perhaps created since the directory was read
+            forget_snapshot(uri, directory=True)
+            missing = sorted(m for m in members if m not in directory(uri).users)
         if missing:
             raise _missing_user(uri, missing[0])
 
