@@ -33,6 +33,7 @@ train: mlflow-up ## Train the demo models so the local stack's alias pins resolv
 up: venv engine mlflow-up train ## The main job: pulumi up on the local stack
 	@$(PULUMI) stack select --create $(STACK) >/dev/null
 	$(PULUMI) up --yes --stack $(STACK)
+	@echo "MLflow UI: http://127.0.0.1:5000  user: admin  password: MLFLOW_TRACKING_PASSWORD in .state/secrets.env"
 
 down: venv engine ## pulumi destroy on the local stack, then stop the server
 	@if $(PY) -m localdev.mlflow_server status >/dev/null; then \

@@ -19,6 +19,7 @@ import pulumi
 
 from components.databricks.registry import DatabricksRegistry, DatabricksRegistryArgs
 from components.mlflow.registry import MlflowRegistry, MlflowRegistryArgs, model_grants
+from components.mlflow.removal_guard import check_removals
 from components.spec import MlflowTarget, StackSpec
 
 TYPE = "mrgov:index:Environment"
@@ -54,8 +55,11 @@ class Environment(pulumi.ComponentResource):
     unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
         spec = args.spec
+        if isinstance(spec.target, MlflowTarget):
+            # Before anything registers: dropping a model with versions must change nothing.
+            check_removals(spec.stack, spec.target.tracking_uri, [m.full_name for m in spec.models])
+        super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         if isinstance(spec.target, MlflowTarget):
             mlflow = MlflowRegistry(f"{name}-mlflow", MlflowRegistryArgs(spec=spec), child)

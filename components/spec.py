@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml  # type: ignore[import-untyped]  # no stubs in the pinned venv
+from pulumi.errors import RunError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -338,8 +339,11 @@ class Problem:
         return f"{self.file} {self.key}: {self.message} [{self.rule_id}]"
 
 
-class SpecError(ValueError):
-    """Bad stack config. The message lists every problem: file, key path, what was wrong, what is allowed."""
+class SpecError(ValueError, RunError):
+    """Bad stack config. The message lists every problem: file, key path, what was wrong, what is allowed.
+
+    A RunError, so Pulumi shows the message alone, without a Python traceback in front of it.
+    """
 
     def __init__(self, stack: str, problems: tuple[Problem, ...]) -> None:
         self.stack = stack
