@@ -35,7 +35,6 @@ def new_env(cli: PulumiCli, *args: str) -> subprocess.CompletedProcess[str]:
 def test_bootstrap_an_mlflow_environment_and_bring_it_up(pulumi_cli: PulumiCli, registry: Registry) -> None:
     # The qa environment's own server (tests/e2e/conftest.py): not the one the local stack uses.
     cli = PulumiCli(pulumi_cli.project, {**pulumi_cli.env, **registry.server.credentials_env})
-    assert registry.url != build_from_files(cli.project, "local").target.tracking_uri
 
     made = new_env(cli, "--tracking-uri", registry.url)
     assert made.returncode == 0, made.stdout + made.stderr
