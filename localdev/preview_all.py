@@ -348,6 +348,7 @@ def preview_all(
                 existing=existing,
                 env=env,
                 policy_pack=policy_pack,
+                policy_config=policy_config,
                 has_databricks_plugin=plugin,
             )
         )
@@ -390,7 +391,7 @@ def render(previews: Sequence[StackPreview], *, when: datetime | None = None) ->
         "# Stack previews",
         "",
         f"`make preview-all` on {when:%Y-%m-%d %H:%M} UTC: every stack, previewed with the policy pack "
-        "([rules](docs/policies.md)).",
+        "(rules: docs/policies.md).",
         "",
         "| stack | target | result | create | update | replace | delete | policy |",
         "|---|---|---|--:|--:|--:|--:|---|",

@@ -196,7 +196,11 @@ def test_a_mandatory_violation_fails_the_stack_and_the_command(
     fake = FakePulumi(ROOT, events=events, returncode=255)
     monkeypatch.setattr(preview_all, "Pulumi", lambda command, project: fake)
     output = tmp_path / "summary.md"
-    assert preview_all.main(["local", "--output", str(output)]) == 1
+    config = tmp_path / "policy.json"
+    assert preview_all.main(["local", "--output", str(output), "--policy-pack-config", str(config)]) == 1
+    [preview] = [c for c in fake.calls if c[0] == "preview"]
+    assert preview[preview.index("--policy-pack-config") + 1] == str(config)
+    assert preview[preview.index("--policy-pack") + 1] == str(ROOT / "policies")
     text = output.read_text()
     assert "| `local` | mlflow http://127.0.0.1:5000 | ❌ failed | 1 | 0 | 0 | 0 | 1 mandatory |" in text
     assert "Why: 1 mandatory policy violation(s)." in text
