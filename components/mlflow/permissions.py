@@ -293,11 +293,15 @@ class PermissionProvider(RegistryProvider):
                     if not is_not_found(exc):
                         raise
             else:
-                role = snapshot(uri, fresh=True).roles.get((ws, principal))
-                grant = role.grants.get((RESOURCE_TYPE, model)) if role else None
-                if grant is not None:
+                # The directory's grant ids serve a whole destroy; a stale id answers 404 and we look again.
+                for snap in (directory(uri), snapshot(uri, fresh=True)):
+                    role = snap.roles.get((ws, principal))
+                    grant = role.grants.get((RESOURCE_TYPE, model)) if role else None
+                    if grant is None:
+                        continue
                     try:
                         auth_client(uri).remove_role_permission(grant.role_permission_id)
+                        break
                     except Exception as exc:
                         if not is_not_found(exc):
                             raise

@@ -154,18 +154,9 @@ class RegisteredModel(Resource, module="mrgov", name="RegisteredModel"):
     registry_aliases: pulumi.Output[dict[str, str]]
 
     def __init__(
-        self,
-        resource_name: str,
-        args: RegisteredModelArgs | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-        **legacy: Any,
+        self, resource_name: str, args: RegisteredModelArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        if args is None:
-            # The walking skeleton's keyword form (tracking_uri=, name=, description=), kept only until
-            # __main__.py builds MlflowRegistry; remove then.
-            args = RegisteredModelArgs(
-                registry_uri=legacy.pop("tracking_uri"), name=legacy.pop("name"), **legacy
-            )
+        # registry_aliases is an output only; declaring it makes it an attribute of the resource.
         super().__init__(
             RegisteredModelProvider(), resource_name, {**vars(args), "registry_aliases": None}, opts
         )
