@@ -1,0 +1,1 @@
+"""Benchmarks of the program, the providers and the real engine (`make bench`); never run by pytest."""

@@ -1,0 +1,399 @@
+"""Benchmark 2: the real Pulumi engine on the local MLflow target, against a direct MlflowClient floor.
+
+For each N (default 50 and 200) a template registry is prepared once: an MLflow server (basic auth on)
+holding N registered models with 2 READY versions each (one tiny sklearn model logged with a signature,
+registered N*2 times), as a training pipeline would leave them. Each measurement starts its own server on
+a copy of that template, with a `CountingProxy` in front, so requests are counted at the server side.
+
+Stack (the real CLI on a temporary copy of the project, file backend, offline settings):
+  first `up`, no-op `up`, `refresh`, `destroy` (all `--yes --skip-preview`); models are `retainOnDelete`,
+  so destroy removes what the stack manages (tags, aliases, descriptions, grants, roles), not the models.
+Floor (one Python process, sequential `MlflowClient` calls, no checks; wall time includes its start-up):
+  apply:   3 roles, then per model: description, 3 tags, 2 version descriptions, 2 aliases, 3 role grants;
+  read:    per model the model and its 2 versions; all roles and users once (what a refresh must read);
+  destroy: per model 2 aliases, 3 tags, 2 descriptions cleared, 3 role grants; then the 3 roles.
+A no-op `up` has nothing to change; it is set against the read floor (what a drift check must read).
+
+Engine settings tried on the first `up` at the smallest N (time): `--parallel` and `PULUMI_SKIP_CHECKPOINTS`.
+
+The servers run with `auth_cache_ttl_seconds = 600` in their basic-auth ini: without it MLflow checks
+the admin password with PBKDF2 on every request (about 0.3 s of server CPU here), which would dominate
+both the stack and the floor. `--no-auth-cache` measures without it.
+
+Run: `python -m bench.engine [--n 50 200]` (writes bench/results/engine.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+
+from bench.common import (
+    ROLES,
+    ROOT,
+    fit_exponent,
+    full_name,
+    mlflow_stack_config,
+    shared_registry,
+    write_result,
+)
+from localdev import mlflow_server
+from localdev.counting_proxy import CountingProxy
+
+SIZES = (50, 200)
+AUTH_CACHE_TTL = 600
+
+
+# ------------------------------------------------------------------------------------------------
+# Servers
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Secrets:
+    password: str
+    secret_key: str
+
+
+@contextlib.contextmanager
+def server(data: Path, creds: Secrets, auth_cache: bool) -> Iterator[mlflow_server.Server]:
+    """A local MLflow server (basic auth) on `data`, optionally with the auth cache; stopped afterwards."""
+    original = mlflow_server._write_auth_ini
+
+    def with_cache(data_dir: Path) -> Path:
+        ini = original(data_dir)
+        if auth_cache:
+            ini.write_text(ini.read_text() + f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL}\n")
+        return ini
+
+    mlflow_server._write_auth_ini = with_cache  # the ini is written inside start(); nothing else changes
+    try:
+        srv = mlflow_server.start(data, auth=True, password=creds.password, secret_key=creds.secret_key)
+    finally:
+        mlflow_server._write_auth_ini = original
+    try:
+        yield srv
+    finally:
+        mlflow_server.stop(data)
+
+
+def client_env(srv: mlflow_server.Server) -> dict[str, str]:
+    return {**srv.credentials_env, "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+
+def make_template(n: int, data: Path, creds: Secrets, auth_cache: bool) -> float:
+    """Fill `data` with N models of 2 READY versions each (signature included); return seconds taken."""
+    t0 = time.perf_counter()
+    with server(data, creds, auth_cache) as srv:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.engine", "--template", srv.url, "--n", str(n)],
+            cwd=ROOT, env={**os.environ, **client_env(srv)}, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"template N={n} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
+    return time.perf_counter() - t0
+
+
+def _fill_template(url: str, n: int) -> None:
+    """(In a child process.) Log one tiny model with a signature; register it twice under N names."""
+    import mlflow
+    import numpy as np
+    from mlflow.models import infer_signature
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(url)
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.2, 0.9]])
+    y = np.array([0, 1, 1, 0])
+    model = LogisticRegression().fit(x, y)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(x, model.predict(x)), pip_requirements=[]
+        )
+    reg = ModelRegistryClient(url, url)
+    for i in range(n):
+        reg.create_registered_model(full_name(i))
+        for _ in range(2):
+            reg.create_model_version(
+                full_name(i), source=info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+            )
+
+
+@contextlib.contextmanager
+def registry_copy(template: Path, work: Path, creds: Secrets, auth_cache: bool) -> Iterator[CountingProxy]:
+    """A server on a fresh copy of the template, with a counting proxy in front."""
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(template, work, ignore=shutil.ignore_patterns("server.pid", "server.log"))
+    with server(work, creds, auth_cache) as srv, CountingProxy(srv.url) as proxy:
+        proxy.credentials = client_env(srv)  # type: ignore[attr-defined]
+        yield proxy
+
+
+def counts(proxy: CountingProxy, n: int) -> dict[str, Any]:
+    reqs = list(proxy.requests)
+    writes = [r for r in reqs if r.is_write]
+    errors = [r for r in reqs if r.status >= 400]
+    return {
+        "requests": len(reqs),
+        "writes": len(writes),
+        "errors_4xx_5xx": len(errors),
+        "requests_per_model": round(len(reqs) / n, 2),
+        "writes_per_model": round(len(writes) / n, 2),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# The floor: sequential MlflowClient calls in one process
+# ------------------------------------------------------------------------------------------------
+def _floor(phase: str, url: str, n: int) -> float:
+    """(In a child process.) Make the phase's registry calls one after another; return seconds."""
+    t0 = time.perf_counter()
+    from mlflow import MlflowClient
+
+    from components.mlflow.client import AuthClient
+
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    auth = AuthClient(url)
+    levels = {"ml_engineers": "EDIT", "inference_jobs": "READ", "dashboards": "READ"}
+    spec = shared_registry(n)["models"]
+    if phase == "apply":
+        role_ids = {r: int(auth.create_role("default", r, "")["id"]) for r in ROLES}
+        for i, m in enumerate(spec.values()):
+            name = full_name(i)
+            client.update_registered_model(name, m["description"])
+            for key, value in m["tags"].items():
+                client.set_registered_model_tag(name, key, value)
+            for version, text in m["versionDescriptions"].items():
+                client.update_model_version(name, version, text)
+            for alias, version in m["aliases"].items():
+                client.set_registered_model_alias(name, alias, str(version))
+            for role in ROLES:
+                auth.add_role_permission(role_ids[role], "registered_model", name, levels[role])
+    elif phase == "read":
+        auth.list_all_roles()
+        auth.list_users()
+        for i in range(n):
+            client.get_registered_model(full_name(i))
+            for version in ("1", "2"):
+                client.get_model_version(full_name(i), version)
+    elif phase == "destroy":
+        roles = {r["name"]: r for r in auth.list_all_roles() if r["name"] in ROLES}
+        perms = {
+            (r["name"], p["resource_pattern"]): int(p["id"]) for r in roles.values() for p in r["permissions"]
+        }
+        for i, m in enumerate(spec.values()):
+            name = full_name(i)
+            for alias in m["aliases"]:
+                client.delete_registered_model_alias(name, alias)
+            for key in m["tags"]:
+                client.delete_registered_model_tag(name, key)
+            for version in m["versionDescriptions"]:
+                client.update_model_version(name, version, "")
+            for role in ROLES:
+                auth.remove_role_permission(perms[(role, name)])
+        for role in roles.values():
+            auth.delete_role(int(role["id"]))
+    return time.perf_counter() - t0
+
+
+def run_floor(phase: str, proxy: CountingProxy, n: int) -> dict[str, Any]:
+    proxy.reset()
+    env = {**os.environ, **proxy.credentials}  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.engine", "--floor", phase, proxy.url, "--n", str(n)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"floor {phase} N={n} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
+    inner = float(proc.stdout.strip().splitlines()[-1])
+    return {"wall_s": round(wall, 2), "calls_s": round(inner, 2), **counts(proxy, n)}
+
+
+# ------------------------------------------------------------------------------------------------
+# The stack: the real CLI on a temporary project
+# ------------------------------------------------------------------------------------------------
+def engine_bin() -> str:
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "engine.sh")], capture_output=True, text=True, check=True, timeout=3600
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+@dataclass
+class Stack:
+    project: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, extra_env: dict[str, str] | None = None) -> float:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=self.project, env={**self.env, **(extra_env or {})},
+            capture_output=True, text=True, timeout=3600,
+        )  # fmt: skip
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"pulumi {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+            )
+        return wall
+
+    def state_bytes(self) -> int:
+        """Size of the stack's current checkpoint (history and backups left out)."""
+        return sum(
+            p.stat().st_size for p in (self.project.parent / "state" / ".pulumi" / "stacks").rglob("*.json")
+        )
+
+
+def make_stack(work: Path, proxy: CountingProxy, n: int, bin_dir: str) -> Stack:
+    project = work / "project"
+    project.mkdir(parents=True)
+    for item in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy2(ROOT / item, project / item)
+    shutil.copytree(ROOT / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    (project / "registry.yaml").write_text(yaml.safe_dump(shared_registry(n), sort_keys=False))
+    config = {"config": mlflow_stack_config(proxy.url)}
+    (project / "Pulumi.bench.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    state = work / "state"
+    state.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MLFLOW_"))}
+    env.update(
+        PATH=f"{bin_dir}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
+        PULUMI_HOME=str(work / "pulumi-home"),
+        PULUMI_BACKEND_URL=f"file://{state}",
+        PULUMI_CONFIG_PASSPHRASE=secrets.token_urlsafe(16),
+        PULUMI_SKIP_UPDATE_CHECK="1",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="1",
+        PYTHONPATH=str(project),
+        **proxy.credentials,  # type: ignore[attr-defined]
+    )
+    stack = Stack(project, env)
+    stack.run("stack", "init", "bench")
+    return stack
+
+
+def stack_phase(stack: Stack, proxy: CountingProxy, n: int, *args: str, **kw: Any) -> dict[str, Any]:
+    proxy.reset()
+    wall = stack.run(*args, "--yes", "--skip-preview", **kw)
+    return {"wall_s": round(wall, 2), **counts(proxy, n), "state_bytes": stack.state_bytes()}
+
+
+# ------------------------------------------------------------------------------------------------
+# Driver
+# ------------------------------------------------------------------------------------------------
+def bench_n(
+    n: int, tmp: Path, creds: Secrets, bin_dir: str, auth_cache: bool, settings: bool
+) -> dict[str, Any]:
+    template = tmp / f"template-{n}"
+    setup_s = make_template(n, template, creds, auth_cache)
+    print(f"N={n}: template with {n} models x 2 versions in {setup_s:.1f}s", flush=True)
+    out: dict[str, Any] = {"n": n, "template_s": round(setup_s, 1), "floor": {}, "stack": {}, "settings": {}}
+
+    with registry_copy(template, tmp / f"floor-{n}", creds, auth_cache) as proxy:
+        for phase in ("apply", "read", "destroy"):
+            out["floor"][phase] = run_floor(phase, proxy, n)
+            print(f"N={n}: floor {phase}: {out['floor'][phase]}", flush=True)
+
+    work = tmp / f"stack-{n}"
+    with registry_copy(template, work / "mlflow", creds, auth_cache) as proxy:
+        stack = make_stack(work, proxy, n, bin_dir)
+        for label, args in (("first_up", ("up",)), ("noop_up", ("up",)), ("refresh", ("refresh",)),
+                            ("destroy", ("destroy",))):  # fmt: skip
+            out["stack"][label] = stack_phase(stack, proxy, n, *args)
+            print(f"N={n}: stack {label}: {out['stack'][label]}", flush=True)
+
+    if settings:
+        variants = {
+            "parallel_32": (("--parallel", "32"), {}),
+            "skip_checkpoints": ((), {"PULUMI_SKIP_CHECKPOINTS": "true"}),
+        }
+        for label, (flags, extra_env) in variants.items():
+            vwork = tmp / f"stack-{n}-{label}"
+            with registry_copy(template, vwork / "mlflow", creds, auth_cache) as proxy:
+                stack = make_stack(vwork, proxy, n, bin_dir)
+                out["settings"][label] = stack_phase(stack, proxy, n, "up", *flags, extra_env=extra_env)
+            shutil.rmtree(vwork, ignore_errors=True)
+            print(f"N={n}: first up with {label}: {out['settings'][label]}", flush=True)
+
+    floor = out["floor"]
+    st = out["stack"]
+    out["ratios"] = {
+        "first_up_vs_apply_floor": round(st["first_up"]["wall_s"] / floor["apply"]["wall_s"], 2),
+        "noop_up_vs_read_floor": round(st["noop_up"]["wall_s"] / floor["read"]["wall_s"], 2),
+        "refresh_vs_read_floor": round(st["refresh"]["wall_s"] / floor["read"]["wall_s"], 2),
+        "destroy_vs_destroy_floor": round(st["destroy"]["wall_s"] / floor["destroy"]["wall_s"], 2),
+    }
+    print(f"N={n}: ratios {out['ratios']}", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--n", type=int, nargs="*", default=list(SIZES))
+    parser.add_argument("--no-auth-cache", action="store_true", help="servers check passwords every request")
+    parser.add_argument("--no-settings", action="store_true", help="skip the --parallel/checkpoint runs")
+    parser.add_argument("--template", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", nargs=2, metavar=("PHASE", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.template:
+        _fill_template(args.template, args.n[0])
+        return 0
+    if args.floor:
+        print(_floor(args.floor[0], args.floor[1], args.n[0]))
+        return 0
+
+    creds = Secrets(secrets.token_urlsafe(18), secrets.token_hex(16))
+    bin_dir = engine_bin()
+    auth_cache = not args.no_auth_cache
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mrgov-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        for i, n in enumerate(args.n):
+            # The engine settings are tried at the smallest N, to keep `make bench` near 20 minutes.
+            rows.append(bench_n(n, tmp, creds, bin_dir, auth_cache, settings=i == 0 and not args.no_settings))
+            shutil.rmtree(tmp / f"template-{n}", ignore_errors=True)
+
+    growth = {}
+    for label in ("first_up", "noop_up", "refresh", "destroy"):
+        growth[f"stack_{label}_wall"] = fit_exponent([(r["n"], r["stack"][label]["wall_s"]) for r in rows])
+        growth[f"stack_{label}_requests"] = fit_exponent(
+            [(r["n"], r["stack"][label]["requests"]) for r in rows]
+        )
+    for phase in ("apply", "read", "destroy"):
+        growth[f"floor_{phase}_wall"] = fit_exponent([(r["n"], r["floor"][phase]["wall_s"]) for r in rows])
+    growth["state_bytes_after_first_up"] = fit_exponent(
+        [(r["n"], r["stack"]["first_up"]["state_bytes"]) for r in rows]
+    )
+    big = max(rows, key=lambda r: r["n"])
+    goals = {
+        f"first_up_le_2x_floor_at_{big['n']}": big["ratios"]["first_up_vs_apply_floor"] <= 2.0,
+        "noop_up_zero_writes": all(r["stack"]["noop_up"]["writes"] == 0 for r in rows),
+    }
+    print(f"growth exponents: {growth}")
+    print(f"goals: {goals}")
+    path = write_result(
+        "engine",
+        {"auth_cache_ttl_seconds": AUTH_CACHE_TTL if auth_cache else 0, "rows": rows,
+         "growth_exponent": growth, "goals": goals},
+    )  # fmt: skip
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Benchmark 3: what a dynamic provider process costs before it does any work.
+
+- `start_s`: `python -u -m pulumi.dynamic` (what Pulumi's `pulumi-resource-pulumi-python` shim runs)
+  until it prints its gRPC port: the price of every provider process the engine starts per command.
+- `provider_modules_s`: importing our provider modules (`components.mlflow.*`), what unpickling the
+  `__provider` class reference does on the first call; they import MLflow lazily.
+- `mlflow_preload_s`: the MLflow imports the providers make on their first registry call
+  (`client.preload_mlflow`) plus what the alias check adds (`mlflow.artifacts`, `mlflow.models`).
+- The same MLflow imports in a throwaway venv with `mlflow-skinny==3.17.2` instead of full `mlflow`
+  (kept in bench/results/skinny-venv, pinned to requirements.lock; skipped with `--no-skinny` or if it
+  cannot be installed), with peak RSS, and `-X importtime`'s largest self-costs.
+
+Each figure is the median of fresh interpreter runs, minus nothing: the bare interpreter start-up is
+reported separately (`python_start_s`). Run: `python -m bench.provider`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.common import RESULTS, ROOT, write_result
+
+REPEATS = 5
+PROVIDER_IMPORTS = (
+    "import components.mlflow.alias, components.mlflow.tags, components.mlflow.registered_model, "
+    "components.mlflow.version_description, components.mlflow.permissions"
+)
+# What the providers import from MLflow: client.preload_mlflow(), then the alias check's extras.
+MLFLOW_IMPORTS = (
+    "import mlflow, mlflow.tracking._model_registry.client, mlflow.utils.rest_utils; "
+    "import mlflow.artifacts, mlflow.models"
+)
+MEASURE = (
+    "import time, resource, sys; t = time.perf_counter(); exec(sys.argv[1]); "
+    "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def time_start(python: str) -> float:
+    """Seconds from spawning `python -u -m pulumi.dynamic` to reading its port line."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [python, "-u", "-m", "pulumi.dynamic"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        elapsed = time.perf_counter() - t0
+        if not line.strip().isdigit():
+            raise RuntimeError(f"pulumi.dynamic printed {line!r}, not a port")
+        return elapsed
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def time_import(python: str, statement: str) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of `statement` in a fresh interpreter, timed inside it."""
+    out = subprocess.run(
+        [python, "-c", MEASURE, statement], cwd=ROOT, env=_env(), capture_output=True, text=True, check=True
+    )
+    seconds, rss = out.stdout.split()
+    return float(seconds), float(rss)
+
+
+def python_start(python: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([python, "-c", "pass"], check=True)
+    return time.perf_counter() - t0
+
+
+def import_profile(python: str, statement: str, top: int = 8) -> list[dict[str, Any]]:
+    """The top-level packages with the largest cumulative import time (`-X importtime`)."""
+    out = subprocess.run(
+        [python, "-X", "importtime", "-c", statement], cwd=ROOT, env=_env(), capture_output=True, text=True
+    )
+    cumulative: dict[str, int] = {}
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cum, name = (part.strip() for part in line[len("import time:") :].split("|"))
+        if not cum.isdigit():
+            continue
+        package = name.strip().split(".")[0]
+        if name == name.lstrip() or "." not in name.strip():  # top-level entries only
+            cumulative[package] = max(cumulative.get(package, 0), int(cum))
+    biggest = sorted(cumulative.items(), key=lambda kv: -kv[1])[:top]
+    return [{"package": p, "cumulative_s": round(us / 1e6, 3)} for p, us in biggest]
+
+
+def skinny_python() -> str | None:
+    """A venv with mlflow-skinny (no full mlflow), created once under bench/results; None if impossible."""
+    venv = RESULTS / "skinny-venv"
+    python = venv / "bin" / "python"
+    if python.exists() and (venv / ".installed").exists():
+        return str(python)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    constraints = venv / "constraints.txt"
+    # Same versions as the project, minus full mlflow (the point of the comparison).
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    constraints.write_text("\n".join(x for x in lock if x and not x.startswith(("#", "mlflow=="))) + "\n")
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-c", str(constraints), "mlflow-skinny==3.17.2", "pulumi==3.272.0"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        print(f"mlflow-skinny venv could not be installed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    (venv / ".installed").touch()
+    return str(python)
+
+
+def measure(python: str) -> dict[str, Any]:
+    starts = [time_start(python) for _ in range(REPEATS)]
+    bare = [python_start(python) for _ in range(REPEATS)]
+    mods = [time_import(python, PROVIDER_IMPORTS) for _ in range(REPEATS)]
+    mlf = [time_import(python, MLFLOW_IMPORTS) for _ in range(REPEATS)]
+    return {
+        "python_start_s": _median(bare),
+        "start_s": _median(starts),
+        "provider_modules_s": _median([m[0] for m in mods]),
+        "provider_modules_rss_mb": _median([m[1] for m in mods]),
+        "mlflow_preload_s": _median([m[0] for m in mlf]),
+        "mlflow_preload_rss_mb": _median([m[1] for m in mlf]),
+        "mlflow_import_top": import_profile(python, MLFLOW_IMPORTS),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--no-skinny", action="store_true", help="skip the mlflow-skinny venv")
+    args = parser.parse_args(argv)
+    venv_python = str(ROOT / ".venv" / "bin" / "python")
+    print("Provider overhead (median of fresh processes)")
+    full = measure(venv_python)
+    _print("full mlflow (project venv)", full)
+    skinny: dict[str, Any] | None = None
+    py = None if args.no_skinny else skinny_python()
+    if py:
+        skinny = measure_skinny(py)
+        _print("mlflow-skinny venv", skinny)
+    result: dict[str, Any] = {"full_mlflow": full, "mlflow_skinny": skinny}
+    if skinny:
+        result["skinny_saves_s"] = round(full["mlflow_preload_s"] - skinny["mlflow_preload_s"], 3)
+        result["skinny_saves_rss_mb"] = round(
+            full["mlflow_preload_rss_mb"] - skinny["mlflow_preload_rss_mb"], 1
+        )
+        print(
+            f"mlflow-skinny saves {result['skinny_saves_s']}s and "
+            f"{result['skinny_saves_rss_mb']} MB per process"
+        )
+    path = write_result("provider", result)
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+def measure_skinny(python: str) -> dict[str, Any]:
+    """The MLflow imports only: the skinny venv has no pulumi_databricks or project extras."""
+    mlf = [time_import(python, MLFLOW_IMPORTS) for _ in range(REPEATS)]
+    return {
+        "start_s": _median([time_start(python) for _ in range(REPEATS)]),
+        "mlflow_preload_s": _median([m[0] for m in mlf]),
+        "mlflow_preload_rss_mb": _median([m[1] for m in mlf]),
+        "mlflow_import_top": import_profile(python, MLFLOW_IMPORTS),
+    }
+
+
+def _print(label: str, figures: dict[str, Any]) -> None:
+    print(f"  {label}:")
+    for key, value in figures.items():
+        if key != "mlflow_import_top" and value is not None:
+            print(f"    {key:<26} {value}")
+    top = ", ".join(f"{t['package']} {t['cumulative_s']}s" for t in figures.get("mlflow_import_top", []))
+    print(f"    largest imports            {top}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
