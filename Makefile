@@ -62,5 +62,11 @@ lint: venv
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+.PHONY: bench
+bench: venv engine ## Benchmarks (about 20 min; not part of test): figures printed, JSON in bench/results/
+	$(PY) -m bench.program_eval
+	$(PY) -m bench.provider
+	$(PY) -m bench.engine
+
 clean: mlflow-down ## Stop the server and delete all local state
 	rm -rf .state
