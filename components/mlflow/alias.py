@@ -132,7 +132,11 @@ class ModelAliasProvider(RegistryProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = strip_provider(props)
-        self._point(props)
+        # Adopt an alias that already points where declared (the model's answer is usually cached
+        # from its own create); anything else is verified and set.
+        current = state.get_model(props["registry_uri"], props["model"])
+        if current is None or current.aliases.get(props["alias"]) != props["version"]:
+            self._point(props)
         return CreateResult(id_=alias_id(props["model"], props["alias"]), outs=_outs(props, props["version"]))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

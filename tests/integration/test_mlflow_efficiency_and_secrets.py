@@ -60,6 +60,19 @@ def test_a_model_with_tags_costs_one_request(proxy: CountingProxy, model_name: s
     assert _routes(proxy) == ["POST /api/2.0/mlflow/registered-models/create"]
 
 
+def test_an_alias_already_pointing_as_declared_is_adopted_with_one_read(
+    client: Any, proxy: CountingProxy, model_name: str, make_versions: Callable[..., list[str]]
+) -> None:
+    make_versions(model_name, "full", "full")
+    client.set_registered_model_alias(model_name, "Champion", "2")
+    declared = {"registry_uri": proxy.url, "model": model_name, "alias": "Champion", "version": 2}
+
+    ModelAliasProvider().create(checked(ModelAliasProvider(), declared))
+
+    assert _routes(proxy) == ["GET /api/2.0/mlflow/registered-models/get"]
+    assert client.get_registered_model(model_name).aliases == {"Champion": "2"}
+
+
 def test_refresh_reads_a_model_once_for_all_its_children(
     uri: str, proxy: CountingProxy, model_name: str, make_versions: Callable[..., list[str]]
 ) -> None:
