@@ -26,6 +26,8 @@ MODEL = "policy_catalog.gold_features.spend_forecaster"
 PROGRAM = """\
 import os
 
+import pulumi
+
 from components.mlflow import ModelTags, ModelTagsArgs, RegisteredModel, RegisteredModelArgs
 
 uri = os.environ["POLICY_TEST_TRACKING_URI"]
@@ -34,7 +36,11 @@ model = RegisteredModel(
     "model",
     RegisteredModelArgs(registry_uri=uri, name="{model}", description={description!r}, initial_tags=tags),
 )
-ModelTags("tags", ModelTagsArgs(registry_uri=uri, model="{model}", tags=tags))
+ModelTags(
+    "tags",
+    ModelTagsArgs(registry_uri=uri, model="{model}", tags=tags),
+    pulumi.ResourceOptions(depends_on=[model]),  # the model must exist before it is tagged
+)
 """
 
 
