@@ -62,51 +62,60 @@ def _outs(props: dict[str, Any], version: str) -> dict[str, Any]:
 
 
 def verify_version(uri: str, model: str, alias: str, version: str) -> None:
-    """Raise RegistryError unless `version` of `model` exists, is READY and has a full signature."""
-    where = f"cannot point alias {alias!r} of model {model!r} at version {version}"
+    """Raise RegistryError unless `version` of `model` exists, is READY and has a full signature.
+
+    The verdict is kept for the provider process's cache lifetime, so two aliases pinned to one
+    version (Champion and Production) verify it once.
+    """
+    reason = state.CACHE.get(("verified", uri, model, version), lambda: _problem(uri, model, version))
+    if reason:
+        raise RegistryError(f"cannot point alias {alias!r} of model {model!r} at version {version}: {reason}")
+
+
+def _problem(uri: str, model: str, version: str) -> str:
+    """What stops an alias pointing at the version ("" when nothing does)."""
     current = state.get_version(uri, model, version, fresh=True)
     if current is None:
-        raise RegistryError(f"{where}: version {version} does not exist on {uri}")
+        return f"version {version} does not exist on {uri}"
     if current.status != READY:
-        raise RegistryError(
-            f"{where}: the version's status is {current.status}, not {READY}; wait until its registration "
+        return (
+            f"the version's status is {current.status}, not {READY}; wait until its registration "
             "finishes (or register it again) and rerun"
         )
     if is_uc(uri):
-        return
-    inputs, outputs = _signature(uri, model, version, where)
+        return ""
+    try:
+        inputs, outputs = _signature(uri, model, version)
+    except Exception as exc:  # noqa: BLE001 - any failure to read it means we cannot vouch for the version
+        return f"could not read the version's MLmodel file to check its signature: {exc}"
     missing = [part for part, present in (("inputs", inputs), ("outputs", outputs)) if not present]
     if len(missing) == 2:
-        raise RegistryError(
-            f"{where}: the version was logged without a signature; log the model with "
+        return (
+            "the version was logged without a signature; log the model with "
             "signature=infer_signature(model_input, model_output) and register a new version"
         )
     if missing:
-        raise RegistryError(
-            f"{where}: the version's signature has no {missing[0]}; log the model with a signature that "
+        return (
+            f"the version's signature has no {missing[0]}; log the model with a signature that "
             "describes both inputs and outputs and register a new version"
         )
+    return ""
 
 
-def _signature(uri: str, model: str, version: str, where: str) -> tuple[bool, bool]:
+def _signature(uri: str, model: str, version: str) -> tuple[bool, bool]:
     """(has inputs, has outputs) of the version's logged signature, from its MLmodel file."""
     preload_mlflow()
     from mlflow.artifacts import download_artifacts
     from mlflow.models import Model
 
-    try:
-        source = registry_client(uri).get_model_version_download_uri(model, version)
-        with tempfile.TemporaryDirectory(prefix="mrgov-mlmodel-") as tmp:
-            path = download_artifacts(
-                artifact_uri=f"{str(source).rstrip('/')}/MLmodel",
-                dst_path=tmp,
-                tracking_uri=tracking_uri_for(uri),
-            )
-            signature = Model.load(path).signature
-    except Exception as exc:
-        raise RegistryError(
-            f"{where}: could not read the version's MLmodel file to check its signature: {exc}"
-        ) from exc
+    source = registry_client(uri).get_model_version_download_uri(model, version)
+    with tempfile.TemporaryDirectory(prefix="mrgov-mlmodel-") as tmp:
+        path = download_artifacts(
+            artifact_uri=f"{str(source).rstrip('/')}/MLmodel",
+            dst_path=tmp,
+            tracking_uri=tracking_uri_for(uri),
+        )
+        signature = Model.load(path).signature
     if signature is None:
         return False, False
     return bool(signature.inputs and signature.inputs.inputs), bool(
