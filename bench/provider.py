@@ -10,8 +10,8 @@
   (kept in bench/results/skinny-venv, pinned to requirements.lock; skipped with `--no-skinny` or if it
   cannot be installed), with peak RSS, and `-X importtime`'s largest self-costs.
 
-Each figure is the median of fresh interpreter runs, minus nothing: the bare interpreter start-up is
-reported separately (`python_start_s`). Run: `python -m bench.provider`.
+Each figure is the median of fresh interpreter runs, the interpreters interleaved; the bare interpreter
+start-up is reported separately (`python_start_s`). Run: `python -m bench.provider`.
 """
 
 from __future__ import annotations
@@ -84,20 +84,20 @@ def python_start(python: str) -> float:
 
 
 def import_profile(python: str, statement: str, top: int = 8) -> list[dict[str, Any]]:
-    """The top-level packages with the largest cumulative import time (`-X importtime`)."""
+    """Top-level imports of `statement` grouped by root package, largest cumulative time first."""
     out = subprocess.run(
         [python, "-X", "importtime", "-c", statement], cwd=ROOT, env=_env(), capture_output=True, text=True
     )
     cumulative: dict[str, int] = {}
     for line in out.stderr.splitlines():
-        if not line.startswith("import time:") or "|" not in line:
+        parts = line.split("|")
+        if not line.startswith("import time:") or len(parts) != 3 or not parts[1].strip().isdigit():
             continue
-        _, cum, name = (part.strip() for part in line[len("import time:") :].split("|"))
-        if not cum.isdigit():
+        name = parts[2]
+        if len(name) - len(name.lstrip()) != 1:  # nested imports are inside their importer's time
             continue
         package = name.strip().split(".")[0]
-        if name == name.lstrip() or "." not in name.strip():  # top-level entries only
-            cumulative[package] = max(cumulative.get(package, 0), int(cum))
+        cumulative[package] = cumulative.get(package, 0) + int(parts[1])
     biggest = sorted(cumulative.items(), key=lambda kv: -kv[1])[:top]
     return [{"package": p, "cumulative_s": round(us / 1e6, 3)} for p, us in biggest]
 
@@ -126,65 +126,60 @@ def skinny_python() -> str | None:
     return str(python)
 
 
-def measure(python: str) -> dict[str, Any]:
-    starts = [time_start(python) for _ in range(REPEATS)]
-    bare = [python_start(python) for _ in range(REPEATS)]
-    mods = [time_import(python, PROVIDER_IMPORTS) for _ in range(REPEATS)]
-    mlf = [time_import(python, MLFLOW_IMPORTS) for _ in range(REPEATS)]
-    return {
-        "python_start_s": _median(bare),
-        "start_s": _median(starts),
-        "provider_modules_s": _median([m[0] for m in mods]),
-        "provider_modules_rss_mb": _median([m[1] for m in mods]),
-        "mlflow_preload_s": _median([m[0] for m in mlf]),
-        "mlflow_preload_rss_mb": _median([m[1] for m in mlf]),
-        "mlflow_import_top": import_profile(python, MLFLOW_IMPORTS),
-    }
+def measure(pythons: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Every figure for each interpreter, runs interleaved so that load from others hits all alike."""
+    raw: dict[str, dict[str, list[float]]] = {label: {} for label in pythons}
+    for _ in range(REPEATS):
+        for label, python in pythons.items():
+            figures = raw[label]
+            figures.setdefault("python_start_s", []).append(python_start(python))
+            figures.setdefault("start_s", []).append(time_start(python))
+            for key, statement in (
+                ("provider_modules", PROVIDER_IMPORTS),
+                ("mlflow_preload", MLFLOW_IMPORTS),
+            ):
+                seconds, rss = time_import(python, statement)
+                figures.setdefault(f"{key}_s", []).append(seconds)
+                figures.setdefault(f"{key}_rss_mb", []).append(rss)
+    out: dict[str, dict[str, Any]] = {}
+    for label, python in pythons.items():
+        out[label] = {key: _median(values) for key, values in raw[label].items()}
+        out[label]["runs_mlflow_preload_s"] = [round(x, 3) for x in raw[label]["mlflow_preload_s"]]
+        out[label]["mlflow_import_top"] = import_profile(python, MLFLOW_IMPORTS)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--no-skinny", action="store_true", help="skip the mlflow-skinny venv")
     args = parser.parse_args(argv)
-    venv_python = str(ROOT / ".venv" / "bin" / "python")
-    print("Provider overhead (median of fresh processes)")
-    full = measure(venv_python)
-    _print("full mlflow (project venv)", full)
-    skinny: dict[str, Any] | None = None
-    py = None if args.no_skinny else skinny_python()
-    if py:
-        skinny = measure_skinny(py)
-        _print("mlflow-skinny venv", skinny)
-    result: dict[str, Any] = {"full_mlflow": full, "mlflow_skinny": skinny}
+    pythons = {"full_mlflow": str(ROOT / ".venv" / "bin" / "python")}
+    skinny = None if args.no_skinny else skinny_python()
     if skinny:
-        result["skinny_saves_s"] = round(full["mlflow_preload_s"] - skinny["mlflow_preload_s"], 3)
+        pythons["mlflow_skinny"] = skinny
+    print("Provider overhead (median of fresh processes, interleaved)")
+    result: dict[str, Any] = measure(pythons)
+    for label, figures in result.items():
+        _print(label, figures)
+    if skinny:
+        full, thin = result["full_mlflow"], result["mlflow_skinny"]
+        result["skinny_saves_s"] = round(full["mlflow_preload_s"] - thin["mlflow_preload_s"], 3)
         result["skinny_saves_rss_mb"] = round(
-            full["mlflow_preload_rss_mb"] - skinny["mlflow_preload_rss_mb"], 1
+            full["mlflow_preload_rss_mb"] - thin["mlflow_preload_rss_mb"], 1
         )
         print(
-            f"mlflow-skinny saves {result['skinny_saves_s']}s and "
-            f"{result['skinny_saves_rss_mb']} MB per process"
+            f"mlflow-skinny instead of mlflow: {result['skinny_saves_s']}s and "
+            f"{result['skinny_saves_rss_mb']} MB less per provider process (MLflow imports)"
         )
     path = write_result("provider", result)
     print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
-def measure_skinny(python: str) -> dict[str, Any]:
-    """The MLflow imports only: the skinny venv has no pulumi_databricks or project extras."""
-    mlf = [time_import(python, MLFLOW_IMPORTS) for _ in range(REPEATS)]
-    return {
-        "start_s": _median([time_start(python) for _ in range(REPEATS)]),
-        "mlflow_preload_s": _median([m[0] for m in mlf]),
-        "mlflow_preload_rss_mb": _median([m[1] for m in mlf]),
-        "mlflow_import_top": import_profile(python, MLFLOW_IMPORTS),
-    }
-
-
 def _print(label: str, figures: dict[str, Any]) -> None:
     print(f"  {label}:")
     for key, value in figures.items():
-        if key != "mlflow_import_top" and value is not None:
+        if key not in ("mlflow_import_top", "runs_mlflow_preload_s"):
             print(f"    {key:<26} {value}")
     top = ", ".join(f"{t['package']} {t['cumulative_s']}s" for t in figures.get("mlflow_import_top", []))
     print(f"    largest imports            {top}")
