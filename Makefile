@@ -67,6 +67,7 @@ bench: venv engine ## Benchmarks (about 20 min; not part of test): figures print
 	$(PY) -m bench.program_eval
 	$(PY) -m bench.provider
 	$(PY) -m bench.engine
+	$(PY) -m bench.report
 
 clean: mlflow-down ## Stop the server and delete all local state
 	rm -rf .state
