@@ -141,9 +141,9 @@ class ModelAliasProvider(RegistryProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = strip_provider(props)
-        # Adopt an alias that already points where declared (the model's answer is usually cached
-        # from its own create); anything else is verified and set.
-        current = state.get_model(props["registry_uri"], props["model"])
+        # An alias already pointing where declared is adopted when this process has just seen the model
+        # (its create or adoption answered with it); otherwise verify and set, which is idempotent.
+        current = state.cached_model(props["registry_uri"], props["model"])
         if current is None or current.aliases.get(props["alias"]) != props["version"]:
             self._point(props)
         return CreateResult(id_=alias_id(props["model"], props["alias"]), outs=_outs(props, props["version"]))

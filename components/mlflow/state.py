@@ -49,6 +49,12 @@ class ReadCache:
             self.put(key, value)
             return value
 
+    def peek(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, value) when `key` is cached and fresh, else (False, None); never fetches."""
+        with self._lock:
+            hit = self._fresh(key)
+        return (True, hit[1]) if hit is not None else (False, None)
+
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
             self._entries[key] = (time.monotonic() + self.ttl, value)
@@ -132,6 +138,12 @@ def get_model(registry_uri: str, name: str, *, fresh: bool = False) -> ModelStat
     if fresh:
         CACHE.drop(_model_key(registry_uri, name))
     return CACHE.get(_model_key(registry_uri, name), fetch)
+
+
+def cached_model(registry_uri: str, name: str) -> ModelState | None:
+    """The model if this process has it cached (None when not cached or known to be gone)."""
+    found, value = CACHE.peek(_model_key(registry_uri, name))
+    return value if found and isinstance(value, ModelState) else None
 
 
 def remember_model(registry_uri: str, entity: Any) -> ModelState:

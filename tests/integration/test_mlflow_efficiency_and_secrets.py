@@ -60,16 +60,26 @@ def test_a_model_with_tags_costs_one_request(proxy: CountingProxy, model_name: s
     assert _routes(proxy) == ["POST /api/2.0/mlflow/registered-models/create"]
 
 
-def test_an_alias_already_pointing_as_declared_is_adopted_with_one_read(
+def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_more(
     client: Any, proxy: CountingProxy, model_name: str, make_versions: Callable[..., list[str]]
 ) -> None:
     make_versions(model_name, "full", "full")
-    client.set_registered_model_alias(model_name, "Champion", "2")
-    declared = {"registry_uri": proxy.url, "model": model_name, "alias": "Champion", "version": 2}
+    client.set_registered_model_alias(model_name, "Champion", "2")  # as a training pipeline left it
+    model = checked(RegisteredModelProvider(), {"registry_uri": proxy.url, "name": model_name})
+    alias = checked(
+        ModelAliasProvider(),
+        {"registry_uri": proxy.url, "model": model_name, "alias": "Champion", "version": 2},
+    )
 
-    ModelAliasProvider().create(checked(ModelAliasProvider(), declared))
+    RegisteredModelProvider().create(model)  # adopts it, and sees its aliases
+    adopted = _routes(proxy)
+    ModelAliasProvider().create(alias)
 
-    assert _routes(proxy) == ["GET /api/2.0/mlflow/registered-models/get"]
+    assert adopted == [
+        "GET /api/2.0/mlflow/registered-models/get",
+        "POST /api/2.0/mlflow/registered-models/create",
+    ]
+    assert _routes(proxy) == adopted
     assert client.get_registered_model(model_name).aliases == {"Champion": "2"}
 
 
