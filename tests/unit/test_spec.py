@@ -71,12 +71,14 @@ def test_local_stack_is_mlflow_on_loopback(stacks: dict[str, StackSpec]) -> None
     }
     assert all(p.kind == "group" for r in spec.roles for p in r.principals)
     assert {m.name: m.aliases for m in spec.models} == {
-        "cost_anomaly_detector": {"Champion": 2},
-        "budget_forecaster": {"Champion": 1},
+        "cost_anomaly_detector": {"Champion": 2, "Production": 2},
+        "budget_forecaster": {"Champion": 1, "Production": 1},
         "failure_predictor": {},
     }
-    # The demo training script creates versions 1 and 2 only.
+    # The demo training script creates versions 1 and 2 of every model.
     assert max(v for m in spec.models for v in m.aliases.values()) <= 2
+    # Retained: `make down` leaves the demo's trained versions in the registry.
+    assert all(m.retain_on_delete for m in spec.models)
     assert spec.protect is False
     assert spec.deployer is None
 
@@ -148,6 +150,7 @@ def test_prod_is_protected_and_served_models_pin_production(stacks: dict[str, St
     assert prod.catalog.owner == "prod-platform-admins"
     for env in ("local", "dev", "staging"):
         assert not stacks[env].is_production and not stacks[env].protect
+    for env in ("dev", "staging"):
         assert not any(m.retain_on_delete for m in stacks[env].models)
 
 
@@ -191,10 +194,12 @@ def test_real_stacks_raise_no_warnings(stacks: dict[str, StackSpec]) -> None:
 
 
 def test_stack_files_carry_only_differences() -> None:
-    allowed = {"target", "catalog", "deployer", "protect", "roles", "models", "environment"}
+    allowed = {"target", "catalog", "deployer", "protect", "roles", "models", "environment", "modelDefaults"}
     for env in ("local", "dev", "staging", "prod"):
         raw = load_stack_file(ROOT, env)
         assert set(raw) <= allowed, env
+        # Defaults may differ per stack only in protection (local retains the demo's trained models).
+        assert set(raw.get("modelDefaults") or {}) <= {"retainOnDelete"}, env
         for model in (raw.get("models") or {}).values():
             # Shared models are only pinned or switched off here; their description lives once.
             if model is not None and set(model) - {"aliases", "retainOnDelete"}:
