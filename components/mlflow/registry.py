@@ -144,7 +144,9 @@ class MlflowRegistry(pulumi.ComponentResource):
         )
         # Children name the model by its known full name (so previews show it) and depend on it
         # explicitly: a parent alone does not order creation.
-        child = pulumi.ResourceOptions(parent=res, depends_on=[res])
+        # A retained model leaves the stack whole: its aliases, tags and grants stay with it, so jobs that
+        # load `@Production` keep working (the Databricks target does the same).
+        child = pulumi.ResourceOptions(parent=res, depends_on=[res], retain_on_delete=model.retain_on_delete)
         if model.tags:
             ModelTags(
                 f"{base}-tags",
@@ -178,7 +180,7 @@ class MlflowRegistry(pulumi.ComponentResource):
                     model=model.full_name,
                     level=level,
                 ),
-                pulumi.ResourceOptions(parent=res, depends_on=deps),
+                pulumi.ResourceOptions(parent=res, depends_on=deps, retain_on_delete=model.retain_on_delete),
             )
         return res
 
