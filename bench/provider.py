@@ -8,7 +8,7 @@
   (`client.preload_mlflow`) plus what the alias check adds (`mlflow.artifacts`, `mlflow.models`).
 - The same MLflow imports in a throwaway venv with `mlflow-skinny==3.17.2` instead of full `mlflow`
   (kept in bench/results/skinny-venv, pinned to requirements.lock; skipped with `--no-skinny` or if it
-  cannot be installed), with peak RSS, and `-X importtime`'s largest self-costs.
+  cannot be installed), with peak RSS, and `-X importtime` summed by root package (`mlflow_import_top`).
 
 Each figure is the median of fresh interpreter runs, the interpreters interleaved; the bare interpreter
 start-up is reported separately (`python_start_s`). Run: `python -m bench.provider`.
@@ -84,22 +84,19 @@ def python_start(python: str) -> float:
 
 
 def import_profile(python: str, statement: str, top: int = 8) -> list[dict[str, Any]]:
-    """Top-level imports of `statement` grouped by root package, largest cumulative time first."""
+    """Import time of `statement` by root package (the modules' own time, summed), largest first."""
     out = subprocess.run(
         [python, "-X", "importtime", "-c", statement], cwd=ROOT, env=_env(), capture_output=True, text=True
     )
-    cumulative: dict[str, int] = {}
+    own: dict[str, int] = {}
     for line in out.stderr.splitlines():
-        parts = line.split("|")
-        if not line.startswith("import time:") or len(parts) != 3 or not parts[1].strip().isdigit():
+        parts = line[len("import time:") :].split("|")
+        if not line.startswith("import time:") or len(parts) != 3 or not parts[0].strip().isdigit():
             continue
-        name = parts[2]
-        if len(name) - len(name.lstrip()) != 1:  # nested imports are inside their importer's time
-            continue
-        package = name.strip().split(".")[0]
-        cumulative[package] = cumulative.get(package, 0) + int(parts[1])
-    biggest = sorted(cumulative.items(), key=lambda kv: -kv[1])[:top]
-    return [{"package": p, "cumulative_s": round(us / 1e6, 3)} for p, us in biggest]
+        package = parts[2].strip().split(".")[0]
+        own[package] = own.get(package, 0) + int(parts[0])
+    biggest = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    return [{"package": p, "self_s": round(us / 1e6, 3)} for p, us in biggest]
 
 
 def skinny_python() -> str | None:
@@ -181,7 +178,7 @@ def _print(label: str, figures: dict[str, Any]) -> None:
     for key, value in figures.items():
         if key not in ("mlflow_import_top", "runs_mlflow_preload_s"):
             print(f"    {key:<26} {value}")
-    top = ", ".join(f"{t['package']} {t['cumulative_s']}s" for t in figures.get("mlflow_import_top", []))
+    top = ", ".join(f"{t['package']} {t['self_s']}s" for t in figures.get("mlflow_import_top", []))
     print(f"    largest imports            {top}")
 
 
