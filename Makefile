@@ -63,10 +63,11 @@ lint: venv
 	$(PY) -m mypy
 
 .PHONY: bench
-bench: venv engine ## Benchmarks (about 20 min; not part of test): figures printed, JSON in bench/results/
+BENCH_N ?= 50 200
+bench: venv engine ## Benchmarks, not part of test (BENCH_N="50 200": engine sizes); JSON in bench/results/
 	$(PY) -m bench.program_eval
 	$(PY) -m bench.provider
-	$(PY) -m bench.engine
+	$(PY) -m bench.engine --n $(BENCH_N)
 	$(PY) -m bench.report
 
 clean: mlflow-down ## Stop the server and delete all local state
