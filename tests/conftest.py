@@ -86,13 +86,11 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-def pulumi_cli(tmp_path: Path, engine_bin: str, mlflow_server: Server) -> PulumiCli:
-    """A logged-in CLI with a file backend in tmp_path, pointed at the session's MLflow server."""
-    project = copy_project(tmp_path / "project")
+def cli_env(tmp_path: Path, engine_bin: str, credentials: dict[str, str]) -> dict[str, str]:
+    """Environment for the CLI: offline settings, a private state folder, the given MLflow credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MLFLOW_"))}
     state = tmp_path / "state"
-    state.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PULUMI_", "MLFLOW_"))}
+    state.mkdir(exist_ok=True)
     env.update(
         PATH=f"{engine_bin}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
         PULUMI_HOME=str(tmp_path / "pulumi-home"),
@@ -100,7 +98,19 @@ def pulumi_cli(tmp_path: Path, engine_bin: str, mlflow_server: Server) -> Pulumi
         PULUMI_CONFIG_PASSPHRASE=secrets.token_urlsafe(16),
         PULUMI_SKIP_UPDATE_CHECK="1",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="1",
-        PYTHONPATH=str(project),
-        **mlflow_server.credentials_env,
+        # A stopped server should fail an `up` in seconds, not after minutes of retries.
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="20",
+        **credentials,
     )
+    return env
+
+
+@pytest.fixture
+def pulumi_cli(tmp_path: Path, engine_bin: str, mlflow_server: Server) -> PulumiCli:
+    """A logged-in CLI with a file backend in tmp_path, pointed at the session's MLflow server."""
+    project = copy_project(tmp_path / "project")
+    env = cli_env(tmp_path, engine_bin, mlflow_server.credentials_env)
+    env["PYTHONPATH"] = str(project)
     return PulumiCli(project, env)

@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from components.spec import StackSpec, build_from_files
 from localdev.counting_proxy import CountingProxy
 from localdev.mlflow_server import Server, start, stop
-from tests.conftest import ROOT, PulumiCli, copy_project
+from tests.conftest import ROOT, PulumiCli, cli_env, copy_project
 
 
 @dataclass(frozen=True)
@@ -133,27 +133,6 @@ class LocalStack:
     def outputs(self) -> dict[str, Any]:
         outputs: dict[str, Any] = json.loads(self.cli.run("stack", "output", "--json").stdout)
         return outputs
-
-
-def cli_env(tmp_path: Path, engine_bin: str, credentials: dict[str, str]) -> dict[str, str]:
-    """Environment for the CLI: offline settings, a private state folder, the admin's credentials."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MLFLOW_"))}
-    state = tmp_path / "state"
-    state.mkdir(exist_ok=True)
-    env.update(
-        PATH=f"{engine_bin}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
-        PULUMI_HOME=str(tmp_path / "pulumi-home"),
-        PULUMI_BACKEND_URL=f"file://{state}",
-        PULUMI_CONFIG_PASSPHRASE=secrets.token_urlsafe(16),
-        PULUMI_SKIP_UPDATE_CHECK="1",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="1",
-        # A stopped server should fail an `up` in seconds, not after minutes of retries.
-        MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
-        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1",
-        MLFLOW_HTTP_REQUEST_TIMEOUT="20",
-        **credentials,
-    )
-    return env
 
 
 @pytest.fixture
