@@ -296,6 +296,47 @@ def stack_phase(stack: Stack, proxy: CountingProxy, n: int, *args: str, **kw: An
 # ------------------------------------------------------------------------------------------------
 # Driver
 # ------------------------------------------------------------------------------------------------
+VARIANTS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "default": ((), {}),
+    "parallel_32": (("--parallel", "32"), {}),
+    "skip_checkpoints": ((), {"PULUMI_SKIP_CHECKPOINTS": "true"}),
+}
+
+
+def first_up_variants(
+    n: int, template: Path, tmp: Path, creds: Secrets, bin_dir: str, auth_cache: bool, labels: tuple[str, ...]
+) -> dict[str, Any]:
+    """The first `up` on fresh copies of the template, once per engine setting."""
+    out: dict[str, Any] = {}
+    for label in labels:
+        flags, extra_env = VARIANTS[label]
+        vwork = tmp / f"stack-{n}-{label}"
+        with registry_copy(template, vwork / "mlflow", creds, auth_cache) as proxy:
+            stack = make_stack(vwork, proxy, n, bin_dir)
+            out[label] = stack_phase(stack, proxy, n, "up", *flags, extra_env=extra_env)
+        shutil.rmtree(vwork, ignore_errors=True)
+        print(f"N={n}: first up with {label}: {out[label]}", flush=True)
+    return out
+
+
+def settings_only(
+    ns: list[int], labels: tuple[str, ...], creds: Secrets, bin_dir: str, auth_cache: bool
+) -> int:
+    """Only the first `up` per engine setting (side by side in one run); writes engine_settings.json."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mrgov-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        for n in ns:
+            template = tmp / f"template-{n}"
+            make_template(n, template, creds, auth_cache)
+            rows.append(
+                {"n": n, "first_up": first_up_variants(n, template, tmp, creds, bin_dir, auth_cache, labels)}
+            )
+    path = write_result("engine_settings", {"rows": rows})
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
 def bench_n(
     n: int, tmp: Path, creds: Secrets, bin_dir: str, auth_cache: bool, settings: bool
 ) -> dict[str, Any]:
@@ -318,17 +359,9 @@ def bench_n(
             print(f"N={n}: stack {label}: {out['stack'][label]}", flush=True)
 
     if settings:
-        variants = {
-            "parallel_32": (("--parallel", "32"), {}),
-            "skip_checkpoints": ((), {"PULUMI_SKIP_CHECKPOINTS": "true"}),
-        }
-        for label, (flags, extra_env) in variants.items():
-            vwork = tmp / f"stack-{n}-{label}"
-            with registry_copy(template, vwork / "mlflow", creds, auth_cache) as proxy:
-                stack = make_stack(vwork, proxy, n, bin_dir)
-                out["settings"][label] = stack_phase(stack, proxy, n, "up", *flags, extra_env=extra_env)
-            shutil.rmtree(vwork, ignore_errors=True)
-            print(f"N={n}: first up with {label}: {out['settings'][label]}", flush=True)
+        out["settings"] = first_up_variants(
+            n, template, tmp, creds, bin_dir, auth_cache, ("parallel_32", "skip_checkpoints")
+        )
 
     floor = out["floor"]
     st = out["stack"]
@@ -347,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--no-auth-cache", action="store_true", help="servers check passwords every request")
     parser.add_argument("--no-settings", action="store_true", help="skip the --parallel/checkpoint runs")
+    parser.add_argument(
+        "--settings-only",
+        nargs="+",
+        choices=sorted(VARIANTS),
+        help="only the first up under these engine settings, side by side (writes engine_settings.json)",
+    )
     parser.add_argument("--template", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("PHASE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -360,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     creds = Secrets(secrets.token_urlsafe(18), secrets.token_hex(16))
     bin_dir = engine_bin()
     auth_cache = not args.no_auth_cache
+    if args.settings_only:
+        return settings_only(args.n, tuple(args.settings_only), creds, bin_dir, auth_cache)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mrgov-bench-") as tmp_name:
         tmp = Path(tmp_name)
