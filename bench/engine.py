@@ -16,9 +16,9 @@ A no-op `up` has nothing to change; it is set against the read floor (what a dri
 
 Engine settings tried on the first `up` at the smallest N (time): `--parallel` and `PULUMI_SKIP_CHECKPOINTS`.
 
-The servers run with `auth_cache_ttl_seconds = 600` in their basic-auth ini: without it MLflow checks
-the admin password with PBKDF2 on every request (about 0.3 s of server CPU here), which would dominate
-both the stack and the floor. `--no-auth-cache` measures without it.
+The servers run with `auth_cache_ttl_seconds = 600` in their basic-auth ini (the local server's default
+is 60): without it MLflow checks the admin password with PBKDF2 on every request (about 0.3 s of server
+CPU here), which would dominate both the stack and the floor. `--no-auth-cache` measures without it.
 
 Run: `python -m bench.engine [--n 50 200]` (writes bench/results/engine.json).
 """
@@ -73,8 +73,9 @@ def server(data: Path, creds: Secrets, auth_cache: bool) -> Iterator[mlflow_serv
 
     def with_cache(data_dir: Path) -> Path:
         ini = original(data_dir)
-        if auth_cache:
-            ini.write_text(ini.read_text() + f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL}\n")
+        ttl = f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL if auth_cache else 0}"
+        lines = [x for x in ini.read_text().splitlines() if not x.startswith("auth_cache_ttl_seconds")]
+        ini.write_text("\n".join([*lines, ttl]) + "\n")
         return ini
 
     mlflow_server._write_auth_ini = with_cache  # the ini is written inside start(); nothing else changes
