@@ -6,12 +6,13 @@ registered N*2 times), as a training pipeline would leave them. Each measurement
 a copy of that template, with a `CountingProxy` in front, so requests are counted at the server side.
 
 Stack (the real CLI on a temporary copy of the project, file backend, offline settings):
-  first `up`, no-op `up`, `refresh`, `destroy` (all `--yes --skip-preview`); models are `retainOnDelete`,
-  so destroy removes what the stack manages (tags, aliases, descriptions, grants, roles), not the models.
+  first `up`, no-op `up`, `refresh`, `destroy` (all `--yes --skip-preview`); models are `retainOnDelete`
+  (their versions belong to the training pipeline), so destroy leaves them, with what the stack set on them.
 Floor (one Python process, sequential `MlflowClient` calls, no checks; wall time includes its start-up):
   apply:   3 roles, then per model: description, 3 tags, 2 version descriptions, 2 aliases, 3 role grants;
   read:    per model the model and its 2 versions; all roles and users once (what a refresh must read);
-  destroy: per model 2 aliases, 3 tags, 2 descriptions cleared, 3 role grants; then the 3 roles.
+  destroy: the 3 roles. Retained models leave the stack whole (tags, aliases, descriptions, grants stay),
+           so that is all a destroy changes; the stack's destroy is engine bookkeeping besides.
 A no-op `up` has nothing to change; it is set against the read floor (what a drift check must read).
 
 Engine settings tried on the first `up` at the smallest N (time): `--parallel` and `PULUMI_SKIP_CHECKPOINTS`.
@@ -190,23 +191,36 @@ def _floor(phase: str, url: str, n: int) -> float:
             for version in ("1", "2"):
                 client.get_model_version(full_name(i), version)
     elif phase == "destroy":
-        roles = {r["name"]: r for r in auth.list_all_roles() if r["name"] in ROLES}
-        perms = {
-            (r["name"], p["resource_pattern"]): int(p["id"]) for r in roles.values() for p in r["permissions"]
-        }
-        for i, m in enumerate(spec.values()):
-            name = full_name(i)
-            for alias in m["aliases"]:
-                client.delete_registered_model_alias(name, alias)
-            for key in m["tags"]:
-                client.delete_registered_model_tag(name, key)
-            for version in m["versionDescriptions"]:
-                client.update_model_version(name, version, "")
-            for role in ROLES:
-                auth.remove_role_permission(perms[(role, name)])
-        for role in roles.values():
-            auth.delete_role(int(role["id"]))
+        # Models are retainOnDelete, and since 04ddb39 a retained model leaves the stack whole (its tags,
+        # aliases, descriptions and grants stay): what a destroy changes in the registry is the 3 roles.
+        for role in auth.list_all_roles():
+            if role["name"] in ROLES:
+                auth.delete_role(int(role["id"]))
     return time.perf_counter() - t0
+
+
+def leftovers(proxy: CountingProxy, n: int) -> int:
+    """How many models still carry a tag or alias the stack set (all N when models are retained whole)."""
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+    creds: dict[str, str] = proxy.credentials  # type: ignore[attr-defined]
+    saved = {k: os.environ.get(k) for k in creds}
+    os.environ.update(creds)
+    try:
+        reg = ModelRegistryClient(proxy.url, proxy.url)
+        spec = shared_registry(n)["models"]
+        left = 0
+        for i, m in enumerate(spec.values()):
+            model = reg.get_registered_model(full_name(i))
+            if set(model.tags) & set(m["tags"]) or set(model.aliases) & set(m["aliases"]):
+                left += 1
+        return left
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run_floor(phase: str, proxy: CountingProxy, n: int) -> dict[str, Any]:
@@ -358,6 +372,8 @@ def bench_n(
                             ("destroy", ("destroy",))):  # fmt: skip
             out["stack"][label] = stack_phase(stack, proxy, n, *args)
             print(f"N={n}: stack {label}: {out['stack'][label]}", flush=True)
+        out["stack"]["destroy"]["models_left_with_managed_tags_or_aliases"] = leftovers(proxy, n)
+        print(f"N={n}: after destroy: {out['stack']['destroy']['models_left_with_managed_tags_or_aliases']}")
 
     if settings:
         out["settings"] = first_up_variants(
@@ -387,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(VARIANTS),
         help="only the first up under these engine settings, side by side (writes engine_settings.json)",
     )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary servers, projects and states")
     parser.add_argument("--template", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("PHASE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -403,12 +420,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.settings_only:
         return settings_only(args.n, tuple(args.settings_only), creds, bin_dir, auth_cache)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="mrgov-bench-") as tmp_name:
-        tmp = Path(tmp_name)
+    tmp = Path(tempfile.mkdtemp(prefix="mrgov-bench-"))
+    if args.keep:
+        print(f"keeping {tmp}", flush=True)
+    try:
         for i, n in enumerate(args.n):
             # The engine settings are tried at the smallest N, to keep `make bench` near 20 minutes.
             rows.append(bench_n(n, tmp, creds, bin_dir, auth_cache, settings=i == 0 and not args.no_settings))
-            shutil.rmtree(tmp / f"template-{n}", ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(tmp / f"template-{n}", ignore_errors=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     growth = {}
     for label in ("first_up", "noop_up", "refresh", "destroy"):
