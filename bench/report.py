@@ -63,6 +63,17 @@ def engine_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def settings_table(data: dict[str, Any]) -> str:
+    lines = ["| N | setting | first up s | requests/model | checkpoint KB |", "|---|---|---|---|---|"]
+    for r in data["rows"]:
+        for label, s in r["first_up"].items():
+            lines.append(
+                f"| {r['n']} | {label.replace('_', ' ')} | {s['wall_s']:.1f} | {s['requests_per_model']:.2f} "
+                f"| {s['state_bytes'] / 1024:.0f} |"
+            )
+    return "\n".join(lines)
+
+
 def provider_table(data: dict[str, Any]) -> str:
     keys = (
         ("python_start_s", "bare interpreter start, s"),
