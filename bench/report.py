@@ -94,6 +94,7 @@ def main() -> int:
     for name, render in (
         ("program_eval", program_table),
         ("engine", engine_table),
+        ("engine_settings", settings_table),
         ("provider", provider_table),
     ):
         data = _load(name)
