@@ -83,6 +83,8 @@ class CountingProxy:
                     resp = conn.getresponse()
                     data = resp.read()
                 except OSError as exc:
+                    with proxy._lock:  # a dead server still saw an attempt: count it
+                        proxy.requests.append(Recorded(self.command, self.path, 502))
                     self.send_error(502, f"upstream unreachable: {exc}")
                     return
                 finally:
