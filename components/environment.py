@@ -66,7 +66,10 @@ class Environment(pulumi.ComponentResource):
             self.grants = pulumi.Output.from_input(mlflow_grants(spec))
             registry: MlflowRegistry | DatabricksRegistry = mlflow
         else:
-            databricks = DatabricksRegistry(f"{name}-databricks", DatabricksRegistryArgs(spec=spec), child)
+            adopt = frozenset(m.name for m in spec.models if m.adopt)
+            databricks = DatabricksRegistry(
+                f"{name}-databricks", DatabricksRegistryArgs(spec=spec, adopt_models=adopt), child
+            )
             self.grants = databricks.grants
             registry = databricks
         self.model_names = registry.model_names

@@ -174,6 +174,7 @@ class ModelSpec(_Securable):
     aliases: dict[str, int]
     retain_on_delete: bool
     served: bool
+    adopt: bool
     grants: tuple[Grant, ...]
 
     @property
@@ -292,6 +293,7 @@ class ModelConfig(_Config):
     aliases: dict[str, Any] = {}
     retain_on_delete: bool = False
     served: bool = False
+    adopt: bool = False
     grants: tuple[GrantConfig, ...] = ()
 
 
@@ -779,6 +781,7 @@ def _resolve(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSp
                 aliases={a: int(v) for a, v in sorted(m.aliases.items())},
                 retain_on_delete=m.retain_on_delete,
                 served=m.served,
+                adopt=m.adopt,
                 grants=_resolve_grants("model", m.grants, roles, deployer, m.owner),
             )
         )

@@ -96,3 +96,24 @@ def test_outputs_name_models_aliases_and_grants(mock_program: Callable[..., Mock
         "EDIT": ["ml_engineers"],
         "READ": ["dashboards", "inference_jobs"],
     }
+
+
+def test_adopt_in_a_databricks_stack_imports_that_model(mock_program: Callable[..., MockRun]) -> None:
+    raw = copy.deepcopy(load_stack_file(ROOT, "dev"))
+    raw["models"]["budget_forecaster"] = {"adopt": True}
+    spec = build("dev", raw, ROOT)
+    assert [m.name for m in spec.models if m.adopt] == ["budget_forecaster"]
+
+    def program() -> dict[str, Any]:
+        Environment("registry", EnvironmentArgs(spec=spec))
+        return {}
+
+    run = mock_program(program, stack="dev")
+    models = run.of_type("databricks:index/registeredModel:RegisteredModel")
+    imported = {m.inputs["name"]: m.import_id for m in models}
+    assert imported == {
+        "budget_forecaster": "dev_catalog.gold_features.budget_forecaster",
+        "cost_anomaly_detector": "",
+        "failure_predictor": "",
+        "usage_trend_forecaster": "",
+    }

@@ -524,8 +524,8 @@ CASES = [
         "misspelt-model-key",
         "stack",
         "mrgov:models.cost_anomaly_detector.alias",
-        "unknown key; allowed keys: aliases, description, grants, owner, retainOnDelete, schema, served, "
-        "tags, versionDescriptions",
+        "unknown key; allowed keys: adopt, aliases, description, grants, owner, retainOnDelete, schema, "
+        "served, tags, versionDescriptions",
         _model("cost_anomaly_detector", alias={"Champion": 1}),
     ),
     Case(
