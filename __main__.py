@@ -2,9 +2,7 @@
 
 import gc
 
-import pulumi
-
-from components.environment import Environment, EnvironmentArgs
+from components.environment import Environment, EnvironmentArgs, export_outputs
 from components.spec import load_from_pulumi
 
 # The SDK keeps a large graph of live objects that the cyclic GC walks again and again: this cuts the
@@ -15,9 +13,4 @@ gc.set_threshold(50_000, 20, 100)
 spec = load_from_pulumi()  # validates everything first: bad config creates nothing
 env = Environment("registry", EnvironmentArgs(spec=spec))
 
-pulumi.export("target", spec.target.kind)
-pulumi.export("catalog", spec.catalog.name)
-pulumi.export("models", env.model_names)
-pulumi.export("aliasUris", env.alias_uris)
-pulumi.export("grants", env.grants)
-pulumi.export("unmanagedAliases", env.unmanaged_aliases)
+export_outputs(spec, env)

@@ -114,21 +114,15 @@ def _component_program(
     raw_stack: dict[str, Any], raw_shared: dict[str, Any], timings: dict[str, float]
 ) -> None:
     """What __main__.py does, with the spec built from dicts instead of pulumi.Config."""
-    import pulumi
 
-    from components.environment import Environment, EnvironmentArgs
+    from components.environment import Environment, EnvironmentArgs, export_outputs
     from components.spec import build
 
     t = time.perf_counter()
     spec = build("bench", raw_stack, shared=raw_shared)
     timings["spec_s"] = time.perf_counter() - t
     env = Environment("registry", EnvironmentArgs(spec=spec))
-    pulumi.export("target", spec.target.kind)
-    pulumi.export("catalog", spec.catalog.name)
-    pulumi.export("models", env.model_names)
-    pulumi.export("aliasUris", env.alias_uris)
-    pulumi.export("grants", env.grants)
-    pulumi.export("unmanagedAliases", env.unmanaged_aliases)
+    export_outputs(spec, env)
 
 
 def _flat_program(raw: dict[str, Any]) -> None:

@@ -43,6 +43,16 @@ def mlflow_grants(spec: StackSpec) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+def export_outputs(spec: StackSpec, env: Environment) -> None:
+    """The stack outputs downstream jobs read through a StackReference (the same on both targets)."""
+    pulumi.export("target", spec.target.kind)
+    pulumi.export("catalog", spec.catalog.name)
+    pulumi.export("models", env.model_names)
+    pulumi.export("aliasUris", env.alias_uris)
+    pulumi.export("grants", env.grants)
+    pulumi.export("unmanagedAliases", env.unmanaged_aliases)
+
+
 class Environment(pulumi.ComponentResource):
     """Everything one stack declares, on the target its spec names.
 

@@ -20,7 +20,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.mlflow import state
-from components.mlflow.base import Checker, RegistryError, RegistryProvider, changed, strip_provider
+from components.mlflow.base import Checker, RegistryError, RegistryProvider, diff_of, strip_provider
 from components.mlflow.client import (
     is_not_found,
     is_uc,
@@ -135,9 +135,7 @@ class ModelAliasProvider(RegistryProvider):
         return c.result()
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = changed(olds, news, REPLACE_KEYS)
-        updates = changed(olds, news, ("version",))
-        return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=False)
+        return diff_of(olds, news, REPLACE_KEYS, ("version",))
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = strip_provider(props)

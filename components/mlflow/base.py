@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, ResourceProvider
+from pulumi.dynamic import CheckFailure, CheckResult, ConfigureRequest, DiffResult, ResourceProvider
 from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime.rpc import UNKNOWN  # a value not known yet (preview of something new)
 
@@ -50,6 +50,22 @@ def strip_provider(props: Mapping[str, Any]) -> dict[str, Any]:
 def changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
     """The keys whose values differ; an unknown new value counts as a change."""
     return [k for k in keys if not known(news.get(k)) or olds.get(k) != news.get(k)]
+
+
+def diff_of(
+    olds: Mapping[str, Any],
+    news: Mapping[str, Any],
+    replace_keys: tuple[str, ...],
+    update_keys: tuple[str, ...],
+    *,
+    delete_before_replace: bool = False,
+) -> DiffResult:
+    """The diff every provider makes: keys that force a replace, keys updated in place, nothing else."""
+    replaces = changed(olds, news, replace_keys)
+    updates = changed(olds, news, update_keys)
+    return DiffResult(
+        changes=bool(replaces or updates), replaces=replaces, delete_before_replace=delete_before_replace
+    )
 
 
 class Checker:

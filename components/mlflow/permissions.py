@@ -25,7 +25,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from components.mlflow.base import Checker, RegistryError, RegistryProvider, changed, known, strip_provider
+from components.mlflow.base import Checker, RegistryError, RegistryProvider, diff_of, known, strip_provider
 from components.mlflow.client import auth_client, caller_username, is_already_exists, is_not_found
 from components.mlflow.state import CACHE
 
@@ -219,10 +219,8 @@ class PermissionProvider(RegistryProvider):
         return c.result()
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = changed(olds, news, PERMISSION_REPLACE_KEYS)
-        updates = changed(olds, news, ("level",))
         # A new principal or model is another grant: revoke the old one first, so nobody briefly holds both.
-        return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=True)
+        return diff_of(olds, news, PERMISSION_REPLACE_KEYS, ("level",), delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = strip_provider(props)
@@ -440,9 +438,7 @@ class RoleProvider(RegistryProvider):
         return c.result()
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = changed(olds, news, ROLE_REPLACE_KEYS)
-        updates = changed(olds, news, ("description", "members"))
-        return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=True)
+        return diff_of(olds, news, ROLE_REPLACE_KEYS, ("description", "members"), delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = strip_provider(props)

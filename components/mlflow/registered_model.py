@@ -21,7 +21,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from components.mlflow import state
-from components.mlflow.base import Checker, RegistryError, RegistryProvider, changed, strip_provider
+from components.mlflow.base import Checker, RegistryError, RegistryProvider, diff_of, strip_provider
 from components.mlflow.client import is_already_exists, is_not_found, registry_client
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
@@ -66,11 +66,9 @@ class RegisteredModelProvider(RegistryProvider):
         return c.result()
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = changed(olds, news, REPLACE_KEYS)
-        updates = changed(olds, news, UPDATE_KEYS)
         # Create the new model before deleting the old one: if the old one is refused (it has
         # versions), the stack still has the new one.
-        return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=False)
+        return diff_of(olds, news, REPLACE_KEYS, UPDATE_KEYS)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = strip_provider(props)
