@@ -1,0 +1,316 @@
+"""One declaration per resource: a dataclass whose fields carry their description and role.
+
+A resource's properties are declared once, as a frozen dataclass whose fields are made with `arg()`
+(an input) or `out()` (an output the provider computes). That one class is the source of:
+- the resource's part of the package schema (`schema_of`), with a description per property;
+- the input checks: types and required keys are checked here (`parse`), the resource adds its
+  own rules;
+- the diff (`diff_of`): which keys force a replacement, and per-key changes of maps for the preview;
+- the SDK class (`provider/sdk.py`), which registers exactly these properties under the same token.
+
+The style follows Pulumi's Go `infer` package, which derives a provider's schema from struct tags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass
+from typing import Any, ClassVar, TypeVar
+
+from pulumi.provider.experimental.property_value import Computed
+
+META = "mrgov"
+
+
+@dataclass(frozen=True)
+class Role:
+    """How one property behaves: its schema description and its part in diffs."""
+
+    description: str
+    output: bool = False
+    """Computed by the provider; never an input."""
+    replace: bool = False
+    """A change forces a replacement (Pulumi's `replaceOnChanges`)."""
+    secret: bool = False
+    """Encrypted in the state, masked in logs and previews."""
+    diffed: bool = True
+    """False for an input that only matters at create time (never shown as a change)."""
+
+
+def arg(
+    description: str,
+    *,
+    default: Any = MISSING,
+    default_factory: Any = MISSING,
+    replace: bool = False,
+    secret: bool = False,
+    diffed: bool = True,
+) -> Any:
+    """An input property. Without a default it is required."""
+    role = Role(description, replace=replace, secret=secret, diffed=diffed)
+    if default_factory is not MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata={META: role})
+    return dataclasses.field(default=default, metadata={META: role})
+
+
+def out(description: str, *, default: Any = None, default_factory: Any = MISSING) -> Any:
+    """An output property, computed by the provider."""
+    role = Role(description, output=True)
+    if default_factory is not MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata={META: role})
+    return dataclasses.field(default=default, metadata={META: role})
+
+
+class Props:
+    """Base of every resource's property dataclass.
+
+    `TOKEN` is the type token, `DESCRIPTION` the schema's description, and `ID` says what the id is
+    (what `pulumi import` takes).
+    """
+
+    TOKEN: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+    ID: ClassVar[str] = ""
+
+
+P = TypeVar("P", bound=Props)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One property of a declaration: its wire name, Python name, type and role."""
+
+    name: str
+    attr: str
+    type: Any
+    role: Role
+    required: bool
+
+
+def camel(name: str) -> str:
+    """The wire name of a Python field: `retain_on_delete` -> `retainOnDelete`."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def specs(cls: type[Props]) -> list[Spec]:
+    """The declared properties of `cls`, in declaration order."""
+    hints = typing.get_type_hints(cls)
+    out_: list[Spec] = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        role = f.metadata.get(META)
+        if not isinstance(role, Role):
+            raise TypeError(f"{cls.__name__}.{f.name} is not declared with arg() or out()")
+        required = not role.output and f.default is MISSING and f.default_factory is MISSING
+        out_.append(Spec(camel(f.name), f.name, hints[f.name], role, required))
+    return out_
+
+
+def inputs_of(cls: type[Props]) -> list[Spec]:
+    return [s for s in specs(cls) if not s.role.output]
+
+
+# ------------------------------------------------------------------------------------------------
+# Schema
+# ------------------------------------------------------------------------------------------------
+def _optional(tp: Any) -> Any:
+    """`X | None` -> X."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def type_schema(tp: Any) -> dict[str, Any]:
+    """The Pulumi schema type of a Python annotation (str, bool, int, list[...], dict[str, ...])."""
+    tp = _optional(tp)
+    simple = {str: "string", bool: "boolean", int: "integer", float: "number"}
+    if tp in simple:
+        return {"type": simple[tp]}
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is list:
+        return {"type": "array", "items": type_schema(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": type_schema(args[1])}
+    raise TypeError(f"no schema type for {tp!r}")
+
+
+def property_schema(spec: Spec) -> dict[str, Any]:
+    body = {**type_schema(spec.type), "description": spec.role.description}
+    if spec.role.secret:
+        body["secret"] = True
+    if spec.role.replace:
+        body["replaceOnChanges"] = True
+    return body
+
+
+def schema_of(cls: type[Props]) -> dict[str, Any]:
+    """The resource's entry in the package schema's `resources`."""
+    all_specs = specs(cls)
+    ins = [s for s in all_specs if not s.role.output]
+    description = cls.DESCRIPTION + (f"\n\n## Import\n\nThe id is {cls.ID}." if cls.ID else "")
+    return {
+        "description": description,
+        "properties": {s.name: property_schema(s) for s in all_specs},
+        # Every property is set in the state (inputs echo back; outputs get a value or null).
+        "required": [s.name for s in all_specs if not isinstance(None, _types_of(s.type))],
+        "inputProperties": {s.name: property_schema(s) for s in ins},
+        "requiredInputs": [s.name for s in ins if s.required],
+    }
+
+
+def _types_of(tp: Any) -> tuple[type, ...]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return tuple(typing.get_origin(a) or a for a in typing.get_args(tp))
+    return (typing.get_origin(tp) or tp,)
+
+
+# ------------------------------------------------------------------------------------------------
+# Parsing wire values into a declaration, with one failure per bad property
+# ------------------------------------------------------------------------------------------------
+def is_unknown(value: Any) -> bool:
+    """True for a value the engine does not know yet (a preview of something not created)."""
+    return isinstance(value, Computed) or (
+        isinstance(value, Mapping) and any(is_unknown(v) for v in value.values())
+    )
+
+
+def _coerce(tp: Any, value: Any, path: str, failures: list[tuple[str, str]]) -> Any:
+    tp = _optional(tp)
+    if value is None:
+        return None
+    if is_unknown(value):
+        return value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            failures.append((path, f"must be text, got {type(value).__name__}"))
+            return None
+        # Numbers are text where text is declared: a version pin `2` and `"2"` are one value.
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            failures.append((path, f"must be true or false, got {value!r}"))
+            return None
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            failures.append((path, f"must be a whole number, got {value!r}"))
+            return None
+        return int(value)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            failures.append((path, f"must be a list, got {type(value).__name__}"))
+            return None
+        return [_coerce(args[0], v, f"{path}[{i}]", failures) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            failures.append((path, f"must be a mapping, got {type(value).__name__}"))
+            return None
+        return {str(k): _coerce(args[1], v, f"{path}.{k}", failures) for k, v in value.items()}
+    raise TypeError(f"cannot parse {tp!r}")
+
+
+def parse(cls: type[P], values: Mapping[str, Any]) -> tuple[P, list[tuple[str, str]]]:
+    """`values` (wire names) as a `cls`, and the (property, reason) failures found on the way.
+
+    Missing required inputs and wrong types are failures; unknown keys are ignored (the engine adds
+    none, and an old state may carry a property a newer provider dropped).
+    """
+    failures: list[tuple[str, str]] = []
+    kwargs: dict[str, Any] = {}
+    for s in specs(cls):
+        raw = values.get(s.name)
+        if raw is None:
+            if s.required:
+                failures.append((s.name, "is required"))
+                kwargs[s.attr] = _empty(s.type)
+            continue  # the dataclass default applies
+        value = _coerce(s.type, raw, s.name, failures)
+        if value is not None:
+            kwargs[s.attr] = value
+        elif s.required:
+            kwargs[s.attr] = _empty(s.type)
+    return cls(**kwargs), failures
+
+
+def _empty(tp: Any) -> Any:
+    tp = _optional(tp)
+    origin = typing.get_origin(tp) or tp
+    return {str: "", bool: False, int: 0, float: 0.0, list: [], dict: {}}.get(origin)
+
+
+def wire(props: Props) -> dict[str, Any]:
+    """`props` with wire names, ready for the engine."""
+    return {s.name: getattr(props, s.attr) for s in specs(type(props))}
+
+
+# ------------------------------------------------------------------------------------------------
+# Diff
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """One changed property path (`tags["domain"]`, `aliases["Production"]`, `name`) and its kind."""
+
+    path: str
+    kind: str  # "add", "delete" or "update"
+    replace: bool
+
+    @property
+    def top(self) -> str:
+        """The top-level property the path is in."""
+        return self.path.split("[")[0]
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What differs between the state and the new inputs, property path by property path."""
+
+    changes: tuple[Change, ...] = ()
+    delete_before_replace: bool = False
+
+    @property
+    def replaces(self) -> list[str]:
+        return sorted({c.top for c in self.changes if c.replace})
+
+    @property
+    def changed(self) -> list[str]:
+        return sorted({c.top for c in self.changes})
+
+
+def _key_changes(path: str, old: Any, new: Any, replace: bool) -> list[Change]:
+    """Per-key changes of two values: maps are compared key by key (nested maps too)."""
+    if is_unknown(new):
+        return [Change(path, "update", replace)]
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        found: list[Change] = []
+        for key in sorted(set(old) | set(new)):
+            sub = f'{path}["{key}"]'  # Pulumi's property-path syntax for a map key
+            if key not in old:
+                found.append(Change(sub, "add", replace))
+            elif key not in new:
+                found.append(Change(sub, "delete", replace))
+            else:
+                found.extend(_key_changes(sub, old[key], new[key], replace))
+        return found
+    empty: tuple[Any, ...] = (None, {}, "")
+    if old == new or (old in empty and new in empty):
+        return []
+    if old in empty:
+        return [Change(path, "add", replace)]
+    if new in empty:
+        return [Change(path, "delete", replace)]
+    return [Change(path, "update", replace)]
+
+
+def diff_of(cls: type[Props], olds: Mapping[str, Any], news: Mapping[str, Any]) -> Diff:
+    """The diff of a resource's state (`olds`) and its checked new inputs (`news`), by wire name."""
+    changes: list[Change] = []
+    for s in inputs_of(cls):
+        if s.role.diffed:
+            changes.extend(_key_changes(s.name, olds.get(s.name), news.get(s.name), s.role.replace))
+    return Diff(tuple(changes))

@@ -1,0 +1,329 @@
+"""ModelMetadata: what a stack declares about one registered model, on MLflow or on Unity Catalog.
+
+One resource per model holds the model's managed tags, its alias pins, and its versions'
+descriptions and tags. They are all read with the model (one GET, plus one per declared version), so
+one resource costs one state entry and one checkpoint instead of one per tag, alias and version; the
+preview still shows each changed key (`aliases["Production"]`, `versionTags["3"]["validated"]`).
+
+- Only declared keys are managed. Tags, aliases and version tags that others set (a training job's
+  `git_sha` or `Challenger`) are never changed; the aliases are reported in `otherAliases`.
+- Before an alias is set or moved, `check` reads the target version: it must exist, be READY, and
+  carry a signature with inputs and outputs. `check` runs in `preview`, so a pull request's preview
+  fails there, naming the alias, and nothing moves. Only changed pins are read, so a no-op `up` sends
+  no request.
+- Moving an alias is an update, never a replacement: the alias never disappears in between.
+- Removing a version's description clears it, unless someone changed it since; theirs is kept.
+
+On Unity Catalog (`databricks-uc`) the signature is not downloaded: Unity Catalog refuses to register
+a version whose signature lacks inputs or outputs, so every READY version has one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from typing import Any
+
+from provider.config import Connection
+from provider.declare import Props, arg, is_unknown, out
+from provider.limits import (
+    MLFLOW_TAG_PREFIX,
+    alias_problem,
+    model_name_problem,
+    normal_version,
+    tag_problems,
+    version_problem,
+)
+from provider.registry import state
+from provider.registry.client import is_not_found, preload_mlflow, registry_client, tracking_uri_for
+from provider.resource import Failures, ProviderError, Resource
+
+READY = "READY"
+
+
+@dataclass(frozen=True)
+class ModelMetadataProps(Props):
+    TOKEN = "mrgov:registry:ModelMetadata"
+    DESCRIPTION = (
+        "The declared tags, alias pins, version descriptions and version tags of one registered model, "
+        "on an MLflow server or on Unity Catalog. Only declared keys are managed. An alias moves only to "
+        "a version that exists, is READY and has a signature with inputs and outputs; `preview` checks."
+    )
+    ID = "the model's full name, `catalog.schema.model`"
+
+    model: str = arg("The registered model's full name, `catalog.schema.model`.", replace=True)
+    tags: dict[str, str] = arg(
+        "The model's managed tags; tag keys not listed are left alone.", default_factory=dict
+    )
+    aliases: dict[str, str] = arg(
+        'Alias -> version number, e.g. `{Production: "3"}`. `latest` and `v<number>` are reserved.',
+        default_factory=dict,
+    )
+    version_descriptions: dict[str, str] = arg(
+        "Version number -> that version's description.", default_factory=dict
+    )
+    version_tags: dict[str, dict[str, str]] = arg(
+        "Version number -> that version's managed tags; keys not listed are left alone.",
+        default_factory=dict,
+    )
+    other_aliases: dict[str, str] = out(
+        "Aliases on the model that this resource does not manage (a training job's `Challenger`), as "
+        "last seen on create, update or refresh.",
+        default_factory=dict,
+    )
+
+
+Model = ModelMetadataProps
+
+
+def _changed_pins(news: Model, olds: Model | None) -> dict[str, str]:
+    before = olds.aliases if olds else {}
+    return {a: v for a, v in news.aliases.items() if before.get(a) != v}
+
+
+class ModelMetadata(Resource[ModelMetadataProps]):
+    PROPS = ModelMetadataProps
+
+    # -- check ---------------------------------------------------------------------------------
+    def check(self, conn: Connection, news: Model, olds: Model | None) -> Failures:
+        failures: Failures = []
+        if not is_unknown(news.model) and (problem := model_name_problem(news.model, uc=conn.uc)):
+            failures.append(("model", problem))
+        failures += [("tags", p) for p in tag_problems(news.tags, uc=conn.uc)]
+        for alias, version in news.aliases.items():
+            if problem := alias_problem(alias) or version_problem(version):
+                failures.append((f"aliases.{alias}", problem))
+        for version in news.version_descriptions:
+            if problem := version_problem(version):
+                failures.append((f"versionDescriptions.{version}", problem))
+        for version, tags in news.version_tags.items():
+            problems = [version_problem(version) or "", *tag_problems(tags, uc=conn.uc)]
+            failures += [(f"versionTags.{version}", p) for p in problems if p]
+        if failures or is_unknown(news.model):
+            return failures
+        # Read the registry for the pins that change: this is what makes `preview` refuse them.
+        for alias, version in sorted(_changed_pins(normalised(news), olds).items()):
+            if reason := version_refusal(conn, news.model, version):
+                failures.append(
+                    (f"aliases.{alias}", f"cannot point alias {alias!r} at version {version}: {reason}")
+                )
+        return failures
+
+    # -- create, update, delete ----------------------------------------------------------------
+    def create(self, conn: Connection, props: Model) -> tuple[str, Model]:
+        props = normalised(props)
+        # Usually just created (or adopted) by this process, whose answer is cached: then the tags
+        # sent with the create request are seen and not sent again.
+        current = state.get_model(conn.registry_uri, props.model)
+        if current is None:
+            raise ProviderError(
+                f"registered model {props.model!r} does not exist on {conn.label}; create it first", "model"
+            )
+        held = Model(
+            model=props.model,
+            tags={k: current.tags[k] for k in props.tags if k in current.tags},
+            aliases={a: current.aliases[a] for a in props.aliases if a in current.aliases},
+        )
+        self._apply(conn, props, held)
+        other = {a: v for a, v in sorted(current.aliases.items()) if a not in props.aliases}
+        return props.model, replace(props, other_aliases=other)
+
+    def update(self, conn: Connection, id_: str, olds: Model, news: Model) -> Model:
+        news = normalised(news)
+        self._apply(conn, news, olds)
+        other = {a: v for a, v in olds.other_aliases.items() if a not in news.aliases}
+        return replace(news, other_aliases=other)
+
+    def delete(self, conn: Connection, id_: str, props: Model) -> None:
+        empty = Model(model=props.model)
+        try:
+            self._apply(conn, empty, props)
+        except Exception as exc:
+            if not is_not_found(exc):  # the model is gone, and everything on it
+                raise
+
+    def _apply(self, conn: Connection, news: Model, olds: Model) -> None:
+        """Send what turns `olds` into `news`: sets first, then deletes of keys no longer declared."""
+        uri, model = conn.registry_uri, news.model
+        client = registry_client(uri)
+        try:
+            for key, value in sorted(news.tags.items()):
+                if olds.tags.get(key) != value:
+                    client.set_registered_model_tag(model, key, value)
+            for key in sorted(set(olds.tags) - set(news.tags)):
+                client.delete_registered_model_tag(model, key)
+            for alias, version in sorted(news.aliases.items()):
+                if olds.aliases.get(alias) != version:
+                    client.set_registered_model_alias(model, alias, version)
+            for alias in sorted(set(olds.aliases) - set(news.aliases)):
+                client.delete_registered_model_alias(model, alias)
+        finally:
+            state.forget_model(uri, model)
+        for version, text in sorted(news.version_descriptions.items()):
+            if olds.version_descriptions.get(version) != text:
+                self._describe(conn, model, version, text)
+        for version in sorted(set(olds.version_descriptions) - set(news.version_descriptions)):
+            current = state.get_version(uri, model, version, fresh=True)
+            if current is not None and current.description == olds.version_descriptions[version]:
+                self._describe(conn, model, version, "")  # still ours to clear
+        for version in sorted(set(news.version_tags) | set(olds.version_tags)):
+            new, old = news.version_tags.get(version, {}), olds.version_tags.get(version, {})
+            try:
+                for key, value in sorted(new.items()):
+                    if old.get(key) != value:
+                        client.set_model_version_tag(model, version, key, value)
+                for key in sorted(set(old) - set(new)):
+                    client.delete_model_version_tag(model, version, key)
+            except Exception as exc:
+                if is_not_found(exc) and version in news.version_tags:
+                    raise ProviderError(
+                        f"cannot tag version {version} of model {model!r}: it does not exist on {conn.label}",
+                        f"versionTags.{version}",
+                    ) from exc
+                if not is_not_found(exc):
+                    raise
+            finally:
+                state.forget_version(uri, model, version)
+
+    @staticmethod
+    def _describe(conn: Connection, model: str, version: str, text: str) -> None:
+        uri = conn.registry_uri
+        try:
+            updated = registry_client(uri).update_model_version(model, version, text)
+        except Exception as exc:
+            state.forget_version(uri, model, version)
+            if is_not_found(exc):
+                raise ProviderError(
+                    f"cannot describe version {version} of model {model!r}: it does not exist on "
+                    f"{conn.label}",
+                    f"versionDescriptions.{version}",
+                ) from exc
+            raise
+        state.remember_version(uri, updated)
+
+    # -- read ----------------------------------------------------------------------------------
+    def read(self, conn: Connection, id_: str, props: Model | None) -> Model | None:
+        uri = conn.registry_uri
+        current = state.get_model(uri, id_)
+        if current is None:
+            return None
+        if props is None:  # import: everything on the model becomes declared
+            return self._import(conn, id_, current)
+        tags = {k: current.tags[k] for k in props.tags if k in current.tags}
+        aliases = {a: current.aliases[a] for a in props.aliases if a in current.aliases}
+        descriptions: dict[str, str] = {}
+        version_tags: dict[str, dict[str, str]] = {}
+        for version in sorted(set(props.version_descriptions) | set(props.version_tags), key=int):
+            seen = state.get_version(uri, id_, version)
+            if seen is None:
+                continue
+            if version in props.version_descriptions:
+                descriptions[version] = seen.description
+            if version in props.version_tags:
+                held = {k: seen.tags[k] for k in props.version_tags[version] if k in seen.tags}
+                version_tags[version] = held
+        other = {a: v for a, v in sorted(current.aliases.items()) if a not in props.aliases}
+        return Model(
+            model=id_,
+            tags=tags,
+            aliases=aliases,
+            version_descriptions=descriptions,
+            version_tags=version_tags,
+            other_aliases=other,
+        )
+
+    @staticmethod
+    def _import(conn: Connection, name: str, current: state.ModelState) -> Model:
+        descriptions: dict[str, str] = {}
+        version_tags: dict[str, dict[str, str]] = {}
+        for version in state.search_versions(conn.registry_uri, name):
+            if version.description:
+                descriptions[version.version] = version.description
+            own = {k: v for k, v in version.tags.items() if not k.startswith(MLFLOW_TAG_PREFIX)}
+            if own:
+                version_tags[version.version] = own
+        return Model(
+            model=name,
+            tags={k: v for k, v in current.tags.items() if not k.startswith(MLFLOW_TAG_PREFIX)},
+            aliases=dict(sorted(current.aliases.items())),
+            version_descriptions=descriptions,
+            version_tags=version_tags,
+        )
+
+
+def normalised(props: Model) -> Model:
+    """One spelling per version number (`"02"` is version 2), so equal pins never diff."""
+
+    def n(version: str) -> str:
+        return normal_version(version) if not version_problem(version) else version
+
+    return replace(
+        props,
+        aliases={a: n(v) for a, v in props.aliases.items()},
+        version_descriptions={n(v): t for v, t in props.version_descriptions.items()},
+        version_tags={n(v): t for v, t in props.version_tags.items()},
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Which versions an alias may point at
+# ------------------------------------------------------------------------------------------------
+def version_refusal(conn: Connection, model: str, version: str) -> str:
+    """Why an alias may not point at `version` of `model` ("" when it may).
+
+    The verdict is kept for the process's cache lifetime, so two aliases pinned to one version
+    (Champion and Production) read it once.
+    """
+    key = ("verdict", conn.registry_uri, model, version)
+    return str(state.CACHE.get(key, lambda: _refusal(conn, model, version)))
+
+
+def _refusal(conn: Connection, model: str, version: str) -> str:
+    uri = conn.registry_uri
+    current = state.get_version(uri, model, version, fresh=True)
+    if current is None:
+        return f"version {version} of {model!r} does not exist on {conn.label}"
+    if current.status != READY:
+        return (
+            f"the version's status is {current.status}, not {READY}; wait until its registration "
+            "finishes (or register it again) and rerun"
+        )
+    if conn.uc:
+        return ""
+    try:
+        inputs, outputs = _signature(uri, model, version)
+    except Exception as exc:  # noqa: BLE001 - any failure to read it means we cannot vouch for the version
+        return f"could not read the version's MLmodel file to check its signature: {exc}"
+    missing = [part for part, present in (("inputs", inputs), ("outputs", outputs)) if not present]
+    if len(missing) == 2:
+        return (
+            "the version was logged without a signature; log the model with "
+            "signature=infer_signature(model_input, model_output) and register a new version"
+        )
+    if missing:
+        return (
+            f"the version's signature has no {missing[0]}; log the model with a signature that "
+            "describes both inputs and outputs and register a new version"
+        )
+    return ""
+
+
+def _signature(uri: str, model: str, version: str) -> tuple[bool, bool]:
+    """(has inputs, has outputs) of the version's logged signature, from its MLmodel file."""
+    preload_mlflow()
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model as MlflowModel
+
+    source = registry_client(uri).get_model_version_download_uri(model, version)
+    with tempfile.TemporaryDirectory(prefix="mrgov-mlmodel-") as tmp:
+        path = download_artifacts(
+            artifact_uri=f"{str(source).rstrip('/')}/MLmodel",
+            dst_path=tmp,
+            tracking_uri=tracking_uri_for(uri),
+        )
+        signature: Any = MlflowModel.load(path).signature
+    if signature is None:
+        return False, False
+    return bool(signature.inputs and signature.inputs.inputs), bool(
+        signature.outputs and signature.outputs.inputs
+    )

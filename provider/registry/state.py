@@ -1,0 +1,202 @@
+"""What the provider reads from a registry, and a short-lived per-process cache of it.
+
+A registered model's tags, aliases and description come back in one GET. During `pulumi refresh` the
+engine reads a model's resources separately, and in parallel; with this cache they share one
+request per model. The cache lives in the provider process only (never in a
+provider object, so never in the state), entries expire after `TTL` seconds, concurrent reads of the
+same key wait for one fetch, and every write a provider makes drops or replaces the entry it touched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from provider.registry.client import is_not_found, registry_client
+
+T = TypeVar("T")
+
+# Long enough to cover one refresh of a stack's models (reads of a model's children arrive within
+# seconds of each other), short enough that a human edit is seen by the next command.
+TTL = 30.0
+
+
+class ReadCache:
+    """A TTL cache with single-flight fetches, safe for the provider's gRPC worker threads."""
+
+    def __init__(self, ttl: float = TTL) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, fetch: Callable[[], T]) -> T:
+        """The cached value of `key`, or `fetch()` once (other threads asking meanwhile wait for it)."""
+        with self._lock:
+            hit = self._fresh(key)
+            if hit is not None:
+                return hit[1]  # type: ignore[no-any-return]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                hit = self._fresh(key)
+                if hit is not None:
+                    return hit[1]  # type: ignore[no-any-return]
+            value = fetch()
+            self.put(key, value)
+            return value
+
+    def peek(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, value) when `key` is cached and fresh, else (False, None); never fetches."""
+        with self._lock:
+            hit = self._fresh(key)
+        return (True, hit[1]) if hit is not None else (False, None)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self.ttl, value)
+
+    def drop(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def _fresh(self, key: Hashable) -> tuple[float, Any] | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry
+
+
+CACHE = ReadCache()
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """A registered model as the registry holds it."""
+
+    name: str
+    description: str
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, entity: Any) -> ModelState:
+        """From MLflow's RegisteredModel entity (tags and aliases are dicts there)."""
+        return cls(
+            name=entity.name,
+            description=entity.description or "",
+            tags={str(k): str(v) for k, v in (entity.tags or {}).items()},
+            aliases={str(k): str(v) for k, v in (entity.aliases or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """A model version as the registry holds it."""
+
+    version: str
+    status: str
+    description: str
+    source: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, entity: Any) -> VersionState:
+        return cls(
+            version=str(entity.version),
+            status=str(entity.status or ""),
+            description=entity.description or "",
+            source=str(entity.source or ""),
+            tags={str(k): str(v) for k, v in (entity.tags or {}).items()},
+        )
+
+
+def _model_key(registry_uri: str, name: str) -> tuple[str, str, str]:
+    return ("model", registry_uri, name)
+
+
+def _version_key(registry_uri: str, name: str, version: str) -> tuple[str, str, str, str]:
+    return ("version", registry_uri, name, version)
+
+
+def get_model(registry_uri: str, name: str, *, fresh: bool = False) -> ModelState | None:
+    """The model (None when it does not exist), from the cache unless `fresh`."""
+
+    def fetch() -> ModelState | None:
+        try:
+            return ModelState.of(registry_client(registry_uri).get_registered_model(name))
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    if fresh:
+        CACHE.drop(_model_key(registry_uri, name))
+    return CACHE.get(_model_key(registry_uri, name), fetch)
+
+
+def cached_model(registry_uri: str, name: str) -> ModelState | None:
+    """The model if this process has it cached (None when not cached or known to be gone)."""
+    found, value = CACHE.peek(_model_key(registry_uri, name))
+    return value if found and isinstance(value, ModelState) else None
+
+
+def remember_model(registry_uri: str, entity: Any) -> ModelState:
+    """Cache what a write returned (create and update answer with the whole model)."""
+    state = ModelState.of(entity)
+    CACHE.put(_model_key(registry_uri, state.name), state)
+    return state
+
+
+def forget_model(registry_uri: str, name: str) -> None:
+    """Drop the cached model after a write whose answer does not carry it."""
+    CACHE.drop(_model_key(registry_uri, name))
+
+
+def get_version(registry_uri: str, name: str, version: str, *, fresh: bool = False) -> VersionState | None:
+    """One model version (None when it or its model does not exist), from the cache unless `fresh`.
+
+    One GET per version: Unity Catalog's version search answers with fewer fields than its GET.
+    """
+
+    def fetch() -> VersionState | None:
+        try:
+            return VersionState.of(registry_client(registry_uri).get_model_version(name, version))
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    if fresh:
+        forget_version(registry_uri, name, version)
+    return CACHE.get(_version_key(registry_uri, name, version), fetch)
+
+
+def remember_version(registry_uri: str, entity: Any) -> None:
+    """Cache what a version write returned."""
+    state = VersionState.of(entity)
+    CACHE.put(_version_key(registry_uri, str(entity.name), state.version), state)
+
+
+def forget_version(registry_uri: str, name: str, version: str) -> None:
+    CACHE.drop(_version_key(registry_uri, name, version))
+
+
+def search_versions(registry_uri: str, name: str) -> list[VersionState]:
+    """Every version of a model, oldest first (paged through; for import, not cached)."""
+    client = registry_client(registry_uri)
+    found: list[VersionState] = []
+    token = None
+    while True:
+        page = client.search_model_versions(f"name='{name}'", max_results=200, page_token=token)
+        found.extend(VersionState.of(v) for v in page)
+        token = getattr(page, "token", None)
+        if not token:
+            return sorted(found, key=lambda v: int(v.version))
