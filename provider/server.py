@@ -30,7 +30,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 
 from provider.config import ConfigError, Connection, ProviderConfig, connect
 from provider.declare import Props, diff_of, inputs_of, parse, specs, wire
-from provider.resource import ProviderError, Resource
+from provider.resource import NotFoundError, ProviderError, Resource
 from provider.values import plain_map, property_map
 
 T = TypeVar("T")

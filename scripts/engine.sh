@@ -8,6 +8,8 @@
 #    engine needs: Pulumi's `pulumi-language-python-exec` and
 #    `pulumi-resource-pulumi-python` from the sdk module, and our Python
 #    language host (engine/), because the Go proxy does not serve Pulumi's.
+# 3. Pulumi's YAML language host is built next to it by scripts/yamlhost.sh
+#    (cached too), so `runtime: yaml` projects also run offline.
 # Idempotent: a cache that already holds ENGINE_VERSION is not rebuilt.
 set -euo pipefail
 
@@ -21,9 +23,10 @@ version_ge() { # is $1 >= $2 (dotted numbers)
     [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]
 }
 
-install_host_scripts() { # our language host; cheap, so always refreshed
+install_host_scripts() { # our language host, cheap so always refreshed; the YAML one, built once
     install -m 0755 "$ROOT/engine/pulumi-language-python" "$BIN/pulumi-language-python"
     install -m 0644 "$ROOT/engine/langhost.py" "$BIN/langhost.py"
+    "$ROOT/scripts/yamlhost.sh" "$BIN" >&2
 }
 
 if [ -z "${MRGOV_FORCE_BUILD:-}" ] && command -v pulumi >/dev/null 2>&1 \
