@@ -7,8 +7,10 @@ StackReference whatever the target:
 - `model_names`: {model: "catalog.schema.model"};
 - `alias_uris`: {model: {alias: "models:/catalog.schema.model@Alias"}} for each managed alias;
 - `grants`: {securable: {privilege: [principals]}} (Databricks) or {model: {level: [principals]}} (MLflow);
-- `unmanaged_aliases`: {model: {alias: version}} found on the last refresh, set by others (a training
-  job's `Challenger`, say) and left alone.
+- `unmanaged_aliases`: {model: {alias: version}} set by others (a training job's `Challenger`, say) and
+  left alone, as last seen by the provider (on create, update or `pulumi refresh`);
+- `adopted_models` (MLflow target): the models that existed before the stack created them, adopted
+  rather than created (a training pipeline registered them first).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ TYPE = "mrgov:index:Environment"
 
 @dataclass(frozen=True)
 class EnvironmentArgs:
-    """Inputs of Environment: the resolved, validated stack spec."""
+    """Inputs of Environment: the resolved, validated stack spec, and the MLflow password if the stack
+    keeps it in its secret config (a Pulumi secret; see spec.mlflow_password)."""
 
     spec: StackSpec
+    mlflow_password: pulumi.Input[str] | None = None
 
 
 def mlflow_grants(spec: StackSpec) -> dict[str, dict[str, list[str]]]:
@@ -51,6 +55,7 @@ def export_outputs(spec: StackSpec, env: Environment) -> None:
     pulumi.export("aliasUris", env.alias_uris)
     pulumi.export("grants", env.grants)
     pulumi.export("unmanagedAliases", env.unmanaged_aliases)
+    pulumi.export("adoptedModels", env.adopted_models)
 
 
 class Environment(pulumi.ComponentResource):
@@ -63,6 +68,7 @@ class Environment(pulumi.ComponentResource):
     alias_uris: pulumi.Output[dict[str, dict[str, str]]]
     grants: pulumi.Output[dict[str, dict[str, list[str]]]]
     unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
+    adopted_models: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         spec = args.spec
@@ -72,8 +78,11 @@ class Environment(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         if isinstance(spec.target, MlflowTarget):
-            mlflow = MlflowRegistry(f"{name}-mlflow", MlflowRegistryArgs(spec=spec), child)
+            mlflow = MlflowRegistry(
+                f"{name}-mlflow", MlflowRegistryArgs(spec=spec, password=args.mlflow_password), child
+            )
             self.grants = pulumi.Output.from_input(mlflow_grants(spec))
+            self.adopted_models = mlflow.adopted_models
             registry: MlflowRegistry | DatabricksRegistry = mlflow
         else:
             adopt = frozenset(m.name for m in spec.models if m.adopt)
@@ -81,6 +90,8 @@ class Environment(pulumi.ComponentResource):
                 f"{name}-databricks", DatabricksRegistryArgs(spec=spec, adopt_models=adopt), child
             )
             self.grants = databricks.grants
+            # Databricks adopts by import (`adopt: true` per model), which the preview shows.
+            self.adopted_models = pulumi.Output.from_input(sorted(adopt))
             registry = databricks
         self.model_names = registry.model_names
         self.alias_uris = registry.alias_uris
@@ -91,5 +102,6 @@ class Environment(pulumi.ComponentResource):
                 "alias_uris": self.alias_uris,
                 "grants": self.grants,
                 "unmanaged_aliases": self.unmanaged_aliases,
+                "adopted_models": self.adopted_models,
             }
         )

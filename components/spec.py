@@ -964,6 +964,21 @@ def load_from_pulumi() -> StackSpec:
     return spec
 
 
+def mlflow_password(spec: StackSpec) -> Any:
+    """The MLflow password from the secret config key the stack's target names, as a Pulumi secret.
+
+    None when the target names none: the provider then reads MLFLOW_TRACKING_PASSWORD from the
+    environment at call time, and nothing about the password reaches the state.
+    """
+    import pulumi
+
+    target = spec.target
+    if not isinstance(target, MlflowTarget) or not target.password_secret:
+        return None
+    namespace, _, key = target.password_secret.rpartition(":")
+    return pulumi.Config(namespace or NAMESPACE).require_secret(key)
+
+
 def _project_dir() -> Path:
     import pulumi
 

@@ -1,10 +1,11 @@
-"""RegisteredModel: a Unity Catalog registered model with its grants, aliases, tags and version descriptions.
+"""RegisteredModel: a Unity Catalog registered model with its grants, and what it declares about itself.
 
 The model itself (owner, comment) is a `databricks.RegisteredModel`. Its `aliases` field is never set:
-the provider does not apply it (terraform-provider-databricks PR 5448, databricks/cli 4012). Aliases,
-tags and version descriptions go through the shared MLflow dynamic providers with registry
-`databricks-uc`, the same code the MLflow target runs; they read DATABRICKS_HOST / DATABRICKS_TOKEN (or
-the profile named in the registry URI) at call time, so no credential reaches the state.
+the provider does not apply it (terraform-provider-databricks PR 5448, databricks/cli issue 4012).
+Aliases, tags and version descriptions are one `mrgov:registry:ModelMetadata`
+(components/model_layout.py), the same resource the MLflow target uses, sent through MLflow's
+`databricks-uc` registry by the mrgov provider, which reads DATABRICKS_HOST / DATABRICKS_TOKEN (or the
+profile named in the registry URI) at call time, so no credential reaches the state.
 
 Only the aliases and tag keys the stack declares are managed. Which other aliases the model carries (a
 `Challenger` set by a training job) is read, never written, and reported as `unmanaged_aliases`.
@@ -14,27 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_databricks as databricks
 
 from components.databricks.grants import GrantList, SecurableGrantsArgs, securable_grants
-from components.mlflow import (
-    ModelAlias,
-    ModelAliasArgs,
-    ModelTags,
-    ModelTagsArgs,
-    VersionDescription,
-    VersionDescriptionArgs,
-)
-
-UC_REGISTRY = "databricks-uc"
-
-
-def alias_uri(full_name: str, alias: str) -> str:
-    """How jobs load a model by alias: `models:/catalog.schema.model@Alias`."""
-    return f"models:/{full_name}@{alias}"
+from components.model_layout import model_metadata
+from provider import sdk
+from provider.limits import alias_uri
 
 
 @dataclass(frozen=True)
@@ -59,7 +47,6 @@ class RegisteredModelArgs:
     adopt: bool = False
     protect: bool = False
     retain_on_delete: bool = False
-    registry_uri: str = UC_REGISTRY
 
     @property
     def full_name(self) -> str:
@@ -70,20 +57,16 @@ class RegisteredModel(pulumi.ComponentResource):
     """One registered model and everything the stack declares about it.
 
     Children: `{name}-model` (databricks.RegisteredModel, parent=self); under the model
-    (parent=model): `{name}-grants` (databricks.Grants), `{name}-alias-<Alias>` (ModelAlias),
-    `{name}-tags` (ModelTags), `{name}-v<N>-description` (VersionDescription).
+    (parent=model): `{name}-grants` (databricks.Grants) and `{name}-metadata` (ModelMetadata, through
+    the `registry` provider: the mrgov provider on `databricks-uc`).
 
-    The model's children are `deleted_with` the model (deleting a model deletes its aliases, tags and
-    grants; no calls on a dead object) and share its `retain_on_delete`: a model that leaves the stack
-    but stays in the registry keeps its aliases, so jobs loading `@Production` keep working.
+    The grants are `deleted_with` the model and share its `retain_on_delete`, like the metadata.
     `depends_on` names what must exist first (the schema); it is not the caller's opts.
     """
 
     model: databricks.RegisteredModel
     grants: databricks.Grants | None
-    aliases: dict[str, ModelAlias]
-    tags: ModelTags | None
-    version_descriptions: dict[int, VersionDescription]
+    metadata: sdk.ModelMetadata
     full_name: pulumi.Output[str]
     alias_uris: pulumi.Output[dict[str, str]]
     unmanaged_aliases: pulumi.Output[dict[str, str]]
@@ -94,6 +77,7 @@ class RegisteredModel(pulumi.ComponentResource):
         args: RegisteredModelArgs,
         opts: pulumi.ResourceOptions | None = None,
         *,
+        registry: pulumi.ProviderResource,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
         super().__init__("mrgov:databricks:RegisteredModel", name, None, opts)
@@ -122,51 +106,15 @@ class RegisteredModel(pulumi.ComponentResource):
             deleted_with=self.model,
             retain_on_delete=args.retain_on_delete,
         )
-
-        def under_model(*after: pulumi.Resource) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(
-                parent=self.model,
-                depends_on=[self.model, *after],
-                deleted_with=self.model,
-                # Never protected, even in prod: moving or dropping an alias is ordinary work.
-                protect=False,
-                retain_on_delete=args.retain_on_delete,
-            )
-
-        uri = args.registry_uri
-        self.version_descriptions = {
-            version: VersionDescription(
-                f"{name}-v{version}-description",
-                VersionDescriptionArgs(
-                    registry_uri=uri, model=full_name, version=str(version), description=text
-                ),
-                under_model(),
-            )
-            for version, text in sorted(args.version_descriptions.items())
-        }
-        self.tags = (
-            ModelTags(
-                f"{name}-tags",
-                ModelTagsArgs(registry_uri=uri, model=full_name, tags=dict(sorted(args.tags.items()))),
-                under_model(),
-            )
-            if args.tags
-            else None
-        )
-        self.aliases = {
-            alias: ModelAlias(
-                f"{name}-alias-{alias}",
-                ModelAliasArgs(registry_uri=uri, model=full_name, alias=alias, version=str(version)),
-                under_model(),
-            )
-            for alias, version in sorted(args.aliases.items())
-        }
+        self.metadata = model_metadata(name, self.model, registry, args)
 
         self.full_name = pulumi.Output.from_input(full_name)
         self.alias_uris = pulumi.Output.from_input(
             {alias: alias_uri(full_name, alias) for alias in sorted(args.aliases)}
         )
-        self.unmanaged_aliases = self._unmanaged_aliases(full_name, set(args.aliases))
+        self.unmanaged_aliases = self.metadata.other_aliases.apply(
+            lambda seen: dict(sorted((seen or {}).items()))
+        )
         self.register_outputs(
             {
                 "full_name": self.full_name,
@@ -174,28 +122,3 @@ class RegisteredModel(pulumi.ComponentResource):
                 "unmanaged_aliases": self.unmanaged_aliases,
             }
         )
-
-    def _unmanaged_aliases(self, full_name: str, managed: set[str]) -> pulumi.Output[dict[str, str]]:
-        """{alias: version} of the aliases on the model that this stack does not declare.
-
-        Read with the provider's data source, after the model and our aliases exist (`include_aliases`:
-        the registered-models API leaves aliases out unless asked). While the model is still to be
-        created, preview cannot know them and shows the value as unknown.
-        """
-        found = databricks.get_registered_model_output(
-            full_name=full_name,
-            include_aliases=True,
-            opts=pulumi.InvokeOutputOptions(
-                parent=self.model, depends_on=[self.model, *self.aliases.values()]
-            ),
-        )
-
-        def unmanaged(result: Any) -> dict[str, str]:
-            out: dict[str, str] = {}
-            for info in result.model_infos or []:
-                for alias in info.aliases or []:
-                    if alias.alias_name and alias.alias_name not in managed:
-                        out[alias.alias_name] = str(alias.version_num)
-            return dict(sorted(out.items()))
-
-        return found.apply(unmanaged)

@@ -24,9 +24,11 @@ import pulumi_databricks as databricks
 
 from components.databricks.catalog import Catalog, CatalogArgs
 from components.databricks.grants import GrantList, grant_list, holders_by_privilege
-from components.databricks.model import UC_REGISTRY, RegisteredModel, RegisteredModelArgs
+from components.databricks.model import RegisteredModel, RegisteredModelArgs
 from components.databricks.schema import Schema, SchemaArgs
 from components.spec import DatabricksTarget, StackSpec
+from provider import sdk
+from provider.limits import UC_SCHEME
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ class DatabricksRegistryArgs:
 
 def registry_uri_for(target: DatabricksTarget) -> str:
     """The MLflow registry URI: `databricks-uc`, or `databricks-uc://<profile>` to use a config profile."""
-    if target.profile and target.registry_uri == UC_REGISTRY:
-        return f"{UC_REGISTRY}://{target.profile}"
+    if target.profile and target.registry_uri == UC_SCHEME:
+        return f"{UC_SCHEME}://{target.profile}"
     return target.registry_uri
 
 
@@ -53,6 +55,7 @@ class DatabricksRegistry(pulumi.ComponentResource):
 
     Children (parent=self): `{name}-provider` (the databricks provider, with the target's host or
     profile; the token comes from the environment or the profile, never from the program),
+    `{name}-mrgov` (the mrgov provider on the `databricks-uc` registry, likewise),
     `{name}-catalog` (Catalog), `{name}-schema-<schema>` (Schema), `{name}-model-<model>`
     (RegisteredModel). `protect` from the spec goes on the catalog, each schema and each model.
     """
@@ -89,6 +92,13 @@ class DatabricksRegistry(pulumi.ComponentResource):
             host=target.host,
             profile=target.profile,
             opts=pulumi.ResourceOptions(parent=self, protect=False),
+        )
+        # What pulumi-databricks lacks (aliases, tags, version descriptions) goes through MLflow's
+        # `databricks-uc` registry; credentials come from the environment or the profile at call time.
+        self.registry = sdk.Provider(
+            f"{name}-mrgov",
+            sdk.ProviderArgs(registry_uri=registry_uri, host=target.host),
+            pulumi.ResourceOptions(parent=self, protect=False),
         )
         # Children of the components below inherit this provider through their parent.
         child = pulumi.ResourceOptions(parent=self, providers={"databricks": self.provider})
@@ -158,9 +168,9 @@ class DatabricksRegistry(pulumi.ComponentResource):
                     adopt=m.name in args.adopt_models,
                     protect=spec.protect,
                     retain_on_delete=m.retain_on_delete,
-                    registry_uri=registry_uri,
                 ),
                 child,
+                registry=self.registry,
                 depends_on=[schema.schema] if schema else [self.catalog.catalog],
             )
 

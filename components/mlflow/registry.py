@@ -1,14 +1,18 @@
 """MlflowRegistry: everything a stack declares, on an MLflow tracking server.
 
-From the resolved StackSpec it declares, with a static graph (nothing is created inside `.apply()`):
+From the resolved StackSpec it declares, with a static graph (nothing is created inside `.apply()`),
+through the mrgov provider (provider/):
+- one explicit provider instance for the stack's server (`{name}-provider`): the tracking URI, and
+  the credentials only when the stack names a secret config key for them; otherwise the provider
+  reads MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD from the environment at call time;
 - one `Role` per group principal (Unity Catalog groups become MLflow roles);
-- per model, a `RegisteredModel` and, as its children, its `ModelTags`, one `ModelAlias` per
-  managed alias, one `VersionDescription` per described version, and one `Permission` per principal.
+- per model, a `RegisteredModel` and, as its children, its `ModelMetadata` (components/model_layout.py)
+  and one `ModelPermissions` holding every principal's level.
 
-Grants on a model map to MLflow levels with `permissions.level_for` (EXECUTE -> READ, APPLY_TAG and
-CREATE_MODEL_VERSION -> EDIT, MANAGE and the owner -> MANAGE). Catalog and schema grants have no
-MLflow counterpart (without workspaces any signed-in user may create models) and are not applied.
-Users and service principals are MLflow users and must exist; roles are created by the stack.
+Grants on a model map to MLflow levels with `provider.auth.levels.level_for` (EXECUTE -> READ,
+APPLY_TAG and CREATE_MODEL_VERSION -> EDIT, MANAGE and the owner -> MANAGE). Catalog and schema
+grants have no MLflow counterpart (without workspaces any signed-in user may create models) and are
+not applied. Users and service principals are MLflow users and must exist; roles are created here.
 """
 
 from __future__ import annotations
@@ -19,12 +23,10 @@ from typing import Any
 
 import pulumi
 
-from components.mlflow.alias import ModelAlias, ModelAliasArgs
-from components.mlflow.permissions import Permission, PermissionArgs, Role, RoleArgs, level_for
-from components.mlflow.registered_model import RegisteredModel, RegisteredModelArgs
-from components.mlflow.tags import ModelTags, ModelTagsArgs
-from components.mlflow.version_description import VersionDescription, VersionDescriptionArgs
+from components.model_layout import child_options, model_metadata
 from components.spec import MlflowTarget, ModelSpec, PrincipalConfig, StackSpec, principal_of
+from provider import sdk
+from provider.auth.levels import level_for
 
 TYPE = "mrgov:mlflow:Registry"
 
@@ -38,6 +40,9 @@ class MlflowRegistryArgs:
     role_members: Mapping[str, Sequence[str]] | None = field(default=None)
     """MLflow role (group) name -> usernames, authoritative for the roles listed. Roles not listed
     keep whatever members an admin gave them."""
+    password: pulumi.Input[str] | None = None
+    """The MLflow password from the stack's secret config (`target.passwordSecret`), a Pulumi secret;
+    None to read MLFLOW_TRACKING_PASSWORD from the environment at call time."""
 
 
 def _safe(name: str) -> str:
@@ -67,27 +72,39 @@ def model_grants(model: ModelSpec) -> dict[tuple[str, str], str]:
 class MlflowRegistry(pulumi.ComponentResource):
     """A stack's registry on an MLflow server.
 
-    Children: `{name}-role-<group>` (Role), `{name}-<model>` (RegisteredModel), and under each model
-    `{name}-<model>-tags`, `{name}-<model>-alias-<alias>`, `{name}-<model>-v<n>-description`,
-    `{name}-<model>-grant-<principal>`.
+    Children: `{name}-provider` (the mrgov provider), `{name}-role-<group>` (Role), `{name}-<model>`
+    (RegisteredModel), and under each model `{name}-<model>-metadata` (ModelMetadata) and
+    `{name}-<model>-permissions` (ModelPermissions).
     """
 
-    models: dict[str, RegisteredModel]
-    roles: dict[str, Role]
+    models: dict[str, sdk.RegisteredModel]
+    metadata: dict[str, sdk.ModelMetadata]
+    roles: dict[str, sdk.Role]
     model_names: pulumi.Output[dict[str, str]]
     alias_uris: pulumi.Output[dict[str, dict[str, str]]]
     unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
+    adopted_models: pulumi.Output[list[str]]
 
     def __init__(
         self, name: str, args: MlflowRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         spec = args.spec
-        if not isinstance(spec.target, MlflowTarget):
+        target = spec.target
+        if not isinstance(target, MlflowTarget):
             raise ValueError(
-                f"stack {spec.stack!r}: MlflowRegistry needs target.kind 'mlflow', got {spec.target.kind!r}"
+                f"stack {spec.stack!r}: MlflowRegistry needs target.kind 'mlflow', got {target.kind!r}"
             )
-        uri = spec.target.tracking_uri.rstrip("/")
+        self.provider = sdk.Provider(
+            f"{name}-provider",
+            sdk.ProviderArgs(
+                tracking_uri=target.tracking_uri.rstrip("/"),
+                username=target.username,
+                password=args.password,  # type: ignore[arg-type]  # a secret Output, or None
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        here = pulumi.ResourceOptions(parent=self, provider=self.provider)
         members = dict(args.role_members or {})
 
         self.roles = {}
@@ -98,97 +115,68 @@ class MlflowRegistry(pulumi.ComponentResource):
         )
         for group in groups:
             listed = members.get(group)
-            self.roles[group] = Role(
+            self.roles[group] = sdk.Role(
                 f"{name}-role-{_safe(group)}",
-                RoleArgs(
-                    tracking_uri=uri,
+                sdk.RoleArgs(
                     name=group,
                     description=descriptions.get(group, ""),
                     members=sorted(listed) if listed is not None else None,
                 ),
-                pulumi.ResourceOptions(parent=self),
+                here,
             )
 
-        self.models = {}
+        self.models, self.metadata = {}, {}
         for model in spec.models:
-            self.models[model.name] = self._model(name, uri, model, spec.protect)
+            base = f"{name}-{model.name}"
+            res = sdk.RegisteredModel(
+                base,
+                sdk.RegisteredModelArgs(
+                    name=model.full_name,
+                    description=model.description,
+                    initial_tags=dict(model.tags),
+                    retain_on_delete=model.retain_on_delete,
+                ),
+                pulumi.ResourceOptions.merge(here, pulumi.ResourceOptions(protect=spec.protect)),
+            )
+            self.models[model.name] = res
+            self.metadata[model.name] = model_metadata(base, res, self.provider, model)
+            self._permissions(base, res, model)
 
         self.model_names = pulumi.Output.from_input({m.name: m.full_name for m in spec.models})
         self.alias_uris = pulumi.Output.from_input(
             {m.name: {a: f"models:/{m.full_name}@{a}" for a in m.aliases} for m in spec.models if m.aliases}
         )
-        managed = {m.name: set(m.aliases) for m in spec.models}
         self.unmanaged_aliases = pulumi.Output.all(
-            *[self.models[m.name].registry_aliases for m in spec.models]
-        ).apply(lambda seen: _unmanaged(managed, [m.name for m in spec.models], seen))
+            **{short: md.other_aliases for short, md in self.metadata.items()}
+        ).apply(_non_empty)
+        self.adopted_models = pulumi.Output.all(
+            **{short: m.adopted for short, m in self.models.items()}
+        ).apply(lambda seen: sorted(short for short, adopted in dict(seen).items() if adopted))
         self.register_outputs(
             {
                 "model_names": self.model_names,
                 "alias_uris": self.alias_uris,
                 "unmanaged_aliases": self.unmanaged_aliases,
+                "adopted_models": self.adopted_models,
             }
         )
 
-    def _model(self, name: str, uri: str, model: ModelSpec, protect: bool) -> RegisteredModel:
-        base = f"{name}-{model.name}"
-        res = RegisteredModel(
-            base,
-            RegisteredModelArgs(
-                registry_uri=uri,
-                name=model.full_name,
-                description=model.description,
-                initial_tags=dict(model.tags),
-                retain_on_delete=model.retain_on_delete,
+    def _permissions(self, base: str, res: sdk.RegisteredModel, model: ModelSpec) -> None:
+        grants = model_grants(model)
+        if not grants:
+            return
+        roles = [self.roles[p] for (kind, p) in grants if kind == "role"]
+        sdk.ModelPermissions(
+            f"{base}-permissions",
+            sdk.ModelPermissionsArgs(
+                model=model.full_name,
+                users={p: level for (kind, p), level in grants.items() if kind == "user"},
+                roles={p: level for (kind, p), level in grants.items() if kind == "role"},
             ),
-            pulumi.ResourceOptions(parent=self, protect=protect),
+            child_options(res, self.provider, model, *roles, deleted_with_model=False),
         )
-        # Children name the model by its known full name (so previews show it) and depend on it
-        # explicitly: a parent alone does not order creation.
-        # A retained model leaves the stack whole: its aliases, tags and grants stay with it, so jobs that
-        # load `@Production` keep working (the Databricks target does the same).
-        child = pulumi.ResourceOptions(parent=res, depends_on=[res], retain_on_delete=model.retain_on_delete)
-        if model.tags:
-            ModelTags(
-                f"{base}-tags",
-                ModelTagsArgs(registry_uri=uri, model=model.full_name, tags=dict(model.tags)),
-                child,
-            )
-        for number, text in sorted(model.version_descriptions.items()):
-            VersionDescription(
-                f"{base}-v{number}-description",
-                VersionDescriptionArgs(
-                    registry_uri=uri, model=model.full_name, version=str(number), description=text
-                ),
-                child,
-            )
-        for alias, version in sorted(model.aliases.items()):
-            ModelAlias(
-                f"{base}-alias-{alias}",
-                ModelAliasArgs(registry_uri=uri, model=model.full_name, alias=alias, version=str(version)),
-                child,
-            )
-        for (kind, principal), level in model_grants(model).items():
-            deps: list[pulumi.Resource] = [res]
-            if kind == "role":
-                deps.append(self.roles[principal])
-            Permission(
-                f"{base}-grant-{_safe(principal)}",
-                PermissionArgs(
-                    tracking_uri=uri,
-                    principal_kind=kind,
-                    principal=principal,
-                    model=model.full_name,
-                    level=level,
-                ),
-                pulumi.ResourceOptions(parent=res, depends_on=deps, retain_on_delete=model.retain_on_delete),
-            )
-        return res
 
 
-def _unmanaged(managed: dict[str, set[str]], order: list[str], seen: list[Any]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for short, aliases in zip(order, seen, strict=True):
-        extra = {a: str(v) for a, v in sorted((aliases or {}).items()) if a not in managed[short]}
-        if extra:
-            out[short] = extra
-    return out
+def _non_empty(by_model: Mapping[str, dict[str, str]] | list[Any]) -> dict[str, dict[str, str]]:
+    # Output.all() of no outputs gives a list, not a mapping.
+    return {model: dict(sorted(v.items())) for model, v in dict(by_model).items() if v}

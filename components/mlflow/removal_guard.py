@@ -1,7 +1,7 @@
 """Refuse, before anything changes, to drop a model that still has versions from an MLflow stack.
 
-A registered model's tags, aliases, version descriptions and permissions are its child resources, so
-when a model leaves the config Pulumi deletes those children first and reaches the model last. The
+A registered model's metadata and permissions are its child resources, so when a model leaves the
+config Pulumi deletes those children first and reaches the model last. The
 model's provider refuses to delete a model with versions, but by then its children are gone and the
 state has changed. This guard runs in the program instead, before any resource is registered: it
 reads the stack's previous state through the engine's built-in `readStackResourceOutputs`, finds the
@@ -16,9 +16,10 @@ from typing import Any
 
 import pulumi
 
-from components.mlflow.client import is_not_found, registry_client
+from provider.registry.client import is_not_found, registry_client
+from provider.registry.registered_model import RegisteredModelProps
 
-MODEL_TYPE = "pulumi-python:dynamic/mrgov:RegisteredModel"
+MODEL_TYPE = RegisteredModelProps.TOKEN
 READ_STATE = "pulumi:pulumi:readStackResourceOutputs"
 
 
@@ -34,7 +35,7 @@ def previous_models(resource_outputs: Mapping[str, Any]) -> dict[str, bool]:
             continue
         outputs = (resource or {}).get("outputs") or {}
         if isinstance(outputs.get("name"), str):
-            found[outputs["name"]] = bool(outputs.get("retain_on_delete"))
+            found[outputs["name"]] = bool(outputs.get("retainOnDelete"))
     return found
 
 
