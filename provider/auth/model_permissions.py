@@ -56,6 +56,13 @@ class ModelPermissionsProps(Props):
         replace=True,
     )
 
+    def __post_init__(self) -> None:
+        # Levels in MLflow's spelling from `check` on (`read` is READ), so equal levels never diff.
+        for attr in ("users", "roles"):
+            if isinstance(grants := getattr(self, attr), dict):
+                upper = {k: v.upper() if isinstance(v, str) else v for k, v in grants.items()}
+                object.__setattr__(self, attr, upper)
+
 
 Perms = ModelPermissionsProps
 

@@ -45,6 +45,11 @@ class RoleProps(Props):
         replace=True,
     )
 
+    def __post_init__(self) -> None:
+        # Members are a set: one order from `check` on, as reads report them, so a reordering never diffs.
+        if isinstance(self.members, list) and all(isinstance(m, str) for m in self.members):
+            object.__setattr__(self, "members", sorted(set(self.members)))
+
 
 def role_id(workspace: str, name: str) -> str:
     return f"{workspace}/{name}"

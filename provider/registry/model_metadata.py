@@ -72,6 +72,19 @@ class ModelMetadataProps(Props):
         default_factory=dict,
     )
 
+    def __post_init__(self) -> None:
+        # One spelling per version from `check` on (`"02"` is version 2), so equal pins never diff.
+        if isinstance(self.aliases, dict):
+            object.__setattr__(self, "aliases", {a: _version(v) for a, v in self.aliases.items()})
+        for attr in ("version_descriptions", "version_tags"):
+            if isinstance(value := getattr(self, attr), dict):
+                object.__setattr__(self, attr, {_version(v): x for v, x in value.items()})
+
+
+def _version(version: Any) -> Any:
+    """A version number's one spelling; a bad or unknown value as it is (check reports the bad)."""
+    return normal_version(version) if isinstance(version, str) and not version_problem(version) else version
+
 
 Model = ModelMetadataProps
 

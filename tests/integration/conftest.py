@@ -1,32 +1,227 @@
-"""Fixtures for the MLflow providers' integration tests, on the session's real MLflow server.
+"""Fixtures for the mrgov provider's integration tests, on the session's real MLflow server.
 
-Tests call the providers' methods directly (check, diff, create, read, update, delete): that is the
-real provider code against a real server. They assert on what the server holds afterwards, read
-with a separate admin client. Each test uses model, user and role names of its own.
+Tests drive the real provider through its own layer: `Mrgov` wraps a `MrgovProvider` built with
+every resource (provider.resources.RESOURCES), configured like the engine does it (`trackingUri`,
+`registryUri`, credentials), and calls its async check, diff, create, read, update and delete with the
+SDK's request objects and property maps, returning plain values. `Mrgov.refusal` sends a call through
+the provider's gRPC servicer (`CleanServicer`) instead, and returns the one message the engine would
+show. Tests assert on what the server holds afterwards, read with a separate admin client. Each test
+uses model, user and role names of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import secrets
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import requests
 from mlflow import MlflowClient
+from pulumi.provider.experimental import provider as p
+from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.runtime.proto import provider_pb2 as proto
 
-from components.mlflow.base import RegistryProvider
-from components.mlflow.state import CACHE
+from localdev.counting_proxy import CountingProxy
 from localdev.mlflow_server import Server
+from provider import VERSION
+from provider.config import ProviderConfig
+from provider.declare import specs
+from provider.registry.state import CACHE
+from provider.resources import RESOURCES
+from provider.schema import package_schema
+from provider.server import CleanServicer, MrgovProvider
+from provider.values import plain_map, property_map
+
+RM = "mrgov:registry:RegisteredModel"
+MM = "mrgov:registry:ModelMetadata"
+MP = "mrgov:auth:ModelPermissions"
+ROLE = "mrgov:auth:Role"
+CONFIG_SECRETS = tuple(s.name for s in specs(ProviderConfig) if s.role.secret)
+
+
+def urn(token: str, name: str = "it") -> str:
+    return f"urn:pulumi:it::mrgov::{token}::{name}"
+
+
+class Read(NamedTuple):
+    """What a read answered: the id, the state and the inputs (plain values)."""
+
+    id: str
+    outs: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+class AbortedError(Exception):
+    """The servicer ended the call with `context.abort(code, details)`, as gRPC does."""
+
+    def __init__(self, code: Any, details: str) -> None:
+        super().__init__(details)
+        self.code, self.details = code, details
+
+
+class _Context:
+    """The part of grpc.aio.ServicerContext the servicer uses on failure."""
+
+    async def abort(self, code: Any, details: str = "") -> None:
+        raise AbortedError(code, details)
+
+
+def _struct(values: dict[str, Any] | None) -> Any:
+    return PropertyValue.marshal_map(property_map(values or {}))
+
+
+def _grpc_request(method: str, token: str, *args: Any) -> tuple[str, Any]:
+    """The servicer method's name and its protobuf request, from `Mrgov`-style arguments."""
+    if method == "check":
+        news, olds = args[0], args[1] if len(args) > 1 else None
+        return "Check", proto.CheckRequest(urn=urn(token), olds=_struct(olds), news=_struct(news))
+    if method == "create":
+        return "Create", proto.CreateRequest(urn=urn(token), properties=_struct(args[0]))
+    if method == "read":
+        state = args[1] if len(args) > 1 else None
+        return "Read", proto.ReadRequest(
+            id=args[0], urn=urn(token), properties=_struct(state), inputs=_struct(state)
+        )
+    if method == "update":
+        id_, olds, news = args
+        return "Update", proto.UpdateRequest(id=id_, urn=urn(token), olds=_struct(olds), news=_struct(news))
+    if method == "delete":
+        id_, state = args
+        return "Delete", proto.DeleteRequest(id=id_, urn=urn(token), properties=_struct(state))
+    raise ValueError(f"no servicer method for {method!r}")
+
+
+class Mrgov:
+    """One provider process: a `MrgovProvider`, configured, called the way the engine calls it."""
+
+    def __init__(self, **config: Any) -> None:
+        self.provider = MrgovProvider(VERSION, RESOURCES, lambda: json.dumps(package_schema()))
+        self.configure(**config)
+
+    @staticmethod
+    def _run(call: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run(call)
+
+    def close(self) -> None:
+        self.provider._pool.shutdown(wait=True)
+
+    # -- provider configuration ----------------------------------------------------------------
+    def configure(self, **config: Any) -> None:
+        args = property_map(config, CONFIG_SECRETS)
+        self._run(self.provider.configure(p.ConfigureRequest({}, args, True, False)))
+
+    def check_config(self, news: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+        """(checked config, the keys marked secret)."""
+        request = p.CheckRequest(urn("pulumi:providers:mrgov"), {}, property_map(news), b"")
+        resp = self._run(self.provider.check_config(request))
+        assert not resp.failures, [(f.property, f.reason) for f in resp.failures]
+        inputs = resp.inputs or {}
+        return plain_map(inputs), {k for k, v in inputs.items() if v.is_secret}
+
+    def diff_config(self, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        request = p.DiffRequest(urn("pulumi:providers:mrgov"), "", property_map(olds), property_map(news), [])
+        resp = self._run(self.provider.diff_config(request))
+        return {"changes": resp.changes, "replaces": resp.replaces, "diffs": resp.diffs}
+
+    # -- resources -----------------------------------------------------------------------------
+    def check(
+        self, token: str, news: dict[str, Any], olds: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """(checked inputs, [(property path, reason)]); `olds` are the last checked inputs."""
+        request = p.CheckRequest(urn(token), property_map(olds or {}), property_map(news), b"")
+        resp = self._run(self.provider.check(request))
+        return plain_map(resp.inputs or {}), [(f.property, f.reason) for f in resp.failures or []]
+
+    def checked(self, token: str, news: dict[str, Any], olds: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The inputs of a check that must pass."""
+        inputs, found = self.check(token, news, olds)
+        assert found == [], found
+        return inputs
+
+    def failures(
+        self, token: str, news: dict[str, Any], olds: dict[str, Any] | None = None
+    ) -> dict[str, str]:
+        """{property path: reason} of a check that must fail (reasons of one path joined by newlines)."""
+        _, found = self.check(token, news, olds)
+        assert found, f"check accepted {news}"
+        out: dict[str, str] = {}
+        for prop, reason in found:
+            out[prop] = f"{out[prop]}\n{reason}" if prop in out else reason
+        return out
+
+    def diff(
+        self,
+        token: str,
+        id_: str,
+        old_state: dict[str, Any],
+        news: dict[str, Any],
+        ignore: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """changes, replaces, diffs, delete_before_replace and detailed ({property path: kind})."""
+        request = p.DiffRequest(urn(token), id_, property_map(old_state), property_map(news), list(ignore))
+        resp = self._run(self.provider.diff(request))
+        return {
+            "changes": resp.changes,
+            "replaces": resp.replaces,
+            "diffs": resp.diffs,
+            "delete_before_replace": resp.delete_before_replace,
+            "detailed": {k: v.kind.name.lower() for k, v in resp.detailed_diff.items()},
+        }
+
+    def create(self, token: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(id, state) of a create from checked inputs."""
+        resp = self._run(self.provider.create(p.CreateRequest(urn(token), property_map(inputs), 60, False)))
+        return resp.resource_id, plain_map(resp.properties)
+
+    def read(self, token: str, id_: str, state: dict[str, Any] | None = None) -> Read | None:
+        """The resource as the registry holds it (None when gone); `state` None is an import."""
+        request = p.ReadRequest(urn(token), id_, property_map(state or {}), property_map(state or {}))
+        resp = self._run(self.provider.read(request))
+        if not resp.resource_id:
+            return None
+        return Read(resp.resource_id, plain_map(resp.properties), plain_map(resp.inputs))
+
+    def update(self, token: str, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        """The new state; `olds` is the last state, `news` checked inputs."""
+        request = p.UpdateRequest(urn(token), id_, property_map(olds), property_map(news), 60, [], False)
+        return plain_map(self._run(self.provider.update(request)).properties)
+
+    def delete(self, token: str, id_: str, state: dict[str, Any]) -> None:
+        self._run(self.provider.delete(p.DeleteRequest(urn(token), id_, property_map(state), 60)))
+
+    # -- through the gRPC servicer -------------------------------------------------------------
+    def refusal(self, method: str, token: str, *args: Any) -> str:
+        """The message the engine gets when `method` (check, create, read, update, delete) fails.
+
+        The call goes through `CleanServicer`, the provider's gRPC layer, with the same arguments as
+        the method of that name here; the message must be one clean line, never a traceback.
+        """
+        name, request = _grpc_request(method, token, *args)
+        servicer = CleanServicer([], VERSION, self.provider, engine_address="")
+        try:
+            self._run(getattr(servicer, name)(request, _Context()))
+        except AbortedError as exc:
+            assert "Traceback" not in exc.details and 'File "' not in exc.details, exc.details
+            return exc.details
+        raise AssertionError(f"{method} of {token} succeeded")
+
+
+def new_process() -> None:
+    """What a new pulumi command sees: a provider process with an empty read cache."""
+    CACHE.clear()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_provider_cache() -> Iterator[None]:
     # Each pulumi command is a new provider process with an empty cache; tests that change the
-    # server by hand between provider calls clear it themselves, like a new command would.
+    # server by hand between provider calls clear it themselves (`new_process`), like a new command.
     CACHE.clear()
     yield
     CACHE.clear()
@@ -36,6 +231,33 @@ def _fresh_provider_cache() -> Iterator[None]:
 def uri(mlflow_server: Server, admin_env: dict[str, str]) -> str:
     """The session server's URL, with this process acting as its admin."""
     return mlflow_server.url
+
+
+@pytest.fixture
+def make_mrgov() -> Iterator[Callable[..., Mrgov]]:
+    """Start a provider with the given configuration (`trackingUri=...`, `registryUri=...`)."""
+    made: list[Mrgov] = []
+
+    def make(**config: Any) -> Mrgov:
+        made.append(Mrgov(**config))
+        return made[-1]
+
+    yield make
+    for m in made:
+        m.close()
+
+
+@pytest.fixture
+def mrgov(uri: str, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+    """The provider, configured with the session server's URL (credentials from the environment)."""
+    return make_mrgov(trackingUri=uri)
+
+
+@pytest.fixture
+def proxy(uri: str) -> Iterator[CountingProxy]:
+    """A counting proxy in front of the session server."""
+    with CountingProxy(uri) as counting:
+        yield counting
 
 
 @pytest.fixture
@@ -49,22 +271,6 @@ def model_name(request: pytest.FixtureRequest) -> str:
     """A fresh `catalog.schema.model` name for this test."""
     test = request.node.name.split("[")[0].removeprefix("test_")[:40]
     return f"it_{uuid.uuid4().hex[:8]}.gold_features.{test}"
-
-
-def checked(
-    provider: RegistryProvider, news: dict[str, Any], olds: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """`provider.check(olds, news)` that must pass; returns the normalised inputs."""
-    result = provider.check(olds or {}, news)
-    assert result.failures == [], [(f.property, f.reason) for f in result.failures]
-    return dict(result.inputs)
-
-
-def failures(provider: RegistryProvider, news: dict[str, Any]) -> dict[str, str]:
-    """{property: reason} of a check that must fail."""
-    result = provider.check({}, news)
-    assert result.failures, f"check accepted {news}"
-    return {f.property: f.reason for f in result.failures}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,8 +391,6 @@ def make_user(uri: str) -> Callable[[str], User]:
 
 
 def _admin_env() -> dict[str, str]:
-    import os
-
     return {k: os.environ[k] for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
 
 

@@ -1,15 +1,17 @@
 """Our side of the `databricks-uc` HTTP contract, checked on a loopback server.
 
-The Databricks target manages aliases, tags and version descriptions with the shared dynamic providers
-of components/mlflow, called with `registry_uri="databricks-uc"`: MLflow's Unity Catalog registry
-store, reading DATABRICKS_HOST and DATABRICKS_TOKEN (or a config profile) at call time. Here those
-point at a stdlib HTTP server on 127.0.0.1 that records every request and answers with minimal JSON,
-keeping just enough state (aliases, tags, descriptions) for the providers' reads to make sense.
+On the Databricks target, a model's aliases, tags, version descriptions and version tags are one
+`mrgov:registry:ModelMetadata`, served by the mrgov provider configured with
+`registryUri: databricks-uc`: MLflow's Unity Catalog registry store, reading DATABRICKS_HOST and
+DATABRICKS_TOKEN (or a config profile) at call time, or the provider config's `host` and `token`.
+Here those point at a stdlib HTTP server on 127.0.0.1 that records every request and answers with
+minimal JSON, keeping just enough state (aliases, tags, descriptions, version tags) for the
+provider's reads to make sense.
 
-The tests call the providers' create, update, read and delete, and assert the method, path and JSON
-body MLflow's UC store sends for set alias, delete alias, set tag, delete tag and update version
-description; that the requests carry the token from the environment; and that the token never reaches
-a resource's outputs or the pickled provider.
+The tests drive the real provider (check, create, update, read, delete) and assert the method, path
+and JSON body MLflow's UC store sends for set alias, delete alias, set tag, delete tag, update version
+description, set and delete version tag; that the requests carry the token; and that the token never
+reaches a resource's inputs, state or the provider object.
 
 This checks what we send. It is not a stand-in for Databricks: the server accepts anything, so
 permissions, validation, error answers and Databricks' real responses are not exercised here.
@@ -19,17 +21,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import dill  # type: ignore[import-untyped]  # what Pulumi pickles dynamic providers with
 import pytest
 
-from components.mlflow import ModelAliasProvider, ModelTagsProvider, VersionDescriptionProvider, state
+from tests.integration.conftest import MM, Mrgov
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +56,7 @@ class FakeUc:
     aliases: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    version_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def writes(self) -> list[tuple[str, str, dict[str, Any] | None]]:
@@ -88,6 +90,10 @@ class FakeUc:
             self.tags[body["key"]] = body["value"]
         elif route == ("DELETE", "/registered-models/delete-tag"):
             self.tags.pop(body["key"], None)
+        elif route == ("POST", "/model-versions/set-tag"):
+            self.version_tags.setdefault(version, {})[body["key"]] = body["value"]
+        elif route == ("DELETE", "/model-versions/delete-tag"):
+            self.version_tags.get(version, {}).pop(body["key"], None)
         elif route == ("PATCH", "/model-versions/update"):
             self.descriptions[version] = body.get("description", "")
             return 200, {"model_version": self._version(name, version)}
@@ -106,6 +112,7 @@ class FakeUc:
             "version": version,
             "status": "READY",
             "description": self.descriptions.get(version, ""),
+            "tags": [{"key": k, "value": v} for k, v in sorted(self.version_tags.get(version, {}).items())],
         }
 
 
@@ -141,119 +148,177 @@ def _handler(fake: FakeUc) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _handler(fake: FakeUc) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode() if length else ""
+            parts = urlsplit(self.path)
+            request = Request(
+                method=self.command,
+                path=parts.path,
+                query=parse_qs(parts.query),
+                body=json.loads(raw) if raw else None,
+                authorization=self.headers.get("Authorization"),
+            )
+            with fake.lock:
+                fake.requests.append(request)
+                # Anything else MLflow or the Databricks SDK asks first (host metadata, ...) gets `{}`.
+                status, payload = fake.answer(request)
+            out = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve  # noqa: N815 (http.server's names)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
 @pytest.fixture
-def loopback(tmp_path: Path) -> Iterator[tuple[FakeUc, str]]:
+def loopback() -> Iterator[tuple[FakeUc, str]]:
     """The recording server on a free loopback port; yields it and its URL."""
     fake = FakeUc()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.CACHE.clear()  # the providers' per-process read cache must not carry answers between tests
     try:
         yield fake, f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-        state.CACHE.clear()
 
 
 @pytest.fixture
-def uc(loopback: tuple[FakeUc, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeUc:
-    """The Databricks environment pointing at the loopback server, with no profile file in the way."""
-    fake, url = loopback
-    for key in ("DATABRICKS_CONFIG_PROFILE", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"):
+def uc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Databricks credentials from the environment or a profile file, unless a test sets them."""
+    for key in (
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CONFIG_PROFILE",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
+
+
+@pytest.fixture
+def uc(loopback: tuple[FakeUc, str], uc_env: None, monkeypatch: pytest.MonkeyPatch) -> FakeUc:
+    """The Databricks environment pointing at the loopback server."""
+    fake, url = loopback
     monkeypatch.setenv("DATABRICKS_HOST", url)
     monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
     return fake
 
 
+@pytest.fixture
+def mrgov(uc: FakeUc, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+    """The provider on Unity Catalog, credentials from the environment."""
+    return make_mrgov(registryUri="databricks-uc")
+
+
+def _meta(mrgov: Mrgov, olds: dict[str, Any] | None = None, **props: Any) -> dict[str, Any]:
+    return mrgov.checked(MM, {"model": MODEL, **props}, olds)
+
+
+def _state(**props: Any) -> dict[str, Any]:
+    empty = {"tags": {}, "aliases": {}, "versionDescriptions": {}, "versionTags": {}, "otherAliases": {}}
+    return {"model": MODEL, **empty, **props}
+
+
 def assert_no_token(*values: Any) -> None:
-    assert TOKEN not in repr(values)
+    assert TOKEN not in json.dumps(values, default=repr)
 
 
-def test_alias_set_move_read_and_delete(uc: FakeUc) -> None:
-    provider = ModelAliasProvider()
-    props = {"registry_uri": "databricks-uc", "model": MODEL, "alias": "Champion", "version": "3"}
+def test_alias_set_move_read_and_delete(mrgov: Mrgov, uc: FakeUc) -> None:
+    inputs = _meta(mrgov, aliases={"Champion": "3"})
+    uc.clear()
 
-    created = provider.create(dict(props))
+    id_, created = mrgov.create(MM, inputs)
     assert uc.writes() == [
         ("POST", f"{UC}/registered-models/alias", {"name": MODEL, "alias": "Champion", "version": "3"})
     ]
-    assert created.id == f"{MODEL}@Champion"
-    assert created.outs == props
+    assert id_ == MODEL
+    assert created == _state(aliases={"Champion": "3"})
 
+    news = _meta(mrgov, inputs, aliases={"Champion": "2"})
+    assert mrgov.diff(MM, id_, created, news)["detailed"] == {'aliases["Champion"]': "update"}
     uc.clear()
-    moved = provider.update(created.id, created.outs, {**props, "version": "2"})
+    moved = mrgov.update(MM, id_, created, news)
     assert uc.writes() == [
         ("POST", f"{UC}/registered-models/alias", {"name": MODEL, "alias": "Champion", "version": "2"})
     ]
 
     uc.clear()
-    read = provider.read(created.id, moved.outs or {})
-    assert read.id == created.id and read.outs == {**props, "version": "2"}
+    read = mrgov.read(MM, id_, moved)
+    assert read is not None
+    assert (read.id, read.outs) == (MODEL, _state(aliases={"Champion": "2"}))
     assert uc.writes() == []
 
-    provider.delete(created.id, moved.outs or {})
+    mrgov.delete(MM, id_, moved)
     assert uc.writes() == [("DELETE", f"{UC}/registered-models/alias", {"name": MODEL, "alias": "Champion"})]
     assert uc.aliases == {}
-    assert_no_token(created.outs, moved.outs, read.outs)
+    assert_no_token(inputs, created, moved, read)
 
 
-def test_alias_checks_the_version_before_pointing(uc: FakeUc) -> None:
-    ModelAliasProvider().create(
-        {"registry_uri": "databricks-uc", "model": MODEL, "alias": "Production", "version": "3"}
-    )
+def test_alias_checks_the_version_before_pointing(mrgov: Mrgov, uc: FakeUc) -> None:
+    inputs = _meta(mrgov, aliases={"Production": "3"})
     calls = [(r.method, r.path, r.query) for r in uc.requests if r.path.startswith(UC)]
-    assert calls[0] == ("GET", f"{UC}/model-versions/get", {"name": [MODEL], "version": ["3"]})
-    assert calls[-1][:2] == ("POST", f"{UC}/registered-models/alias")
+    # Unity Catalog checks signatures itself: the version's GET is all the check needs.
+    assert calls == [("GET", f"{UC}/model-versions/get", {"name": [MODEL], "version": ["3"]})]
+
+    mrgov.create(MM, inputs)
+    calls = [(r.method, r.path) for r in uc.requests if r.path.startswith(UC)]
+    assert calls[-1] == ("POST", f"{UC}/registered-models/alias")
 
 
-def test_tags_set_change_and_delete_only_declared_keys(uc: FakeUc) -> None:
+def test_tags_set_change_and_delete_only_declared_keys(mrgov: Mrgov, uc: FakeUc) -> None:
     uc.tags["git_sha"] = "abc123"  # set by a training job: never ours to change
-    provider = ModelTagsProvider()
-    props = {
-        "registry_uri": "databricks-uc",
-        "model": MODEL,
-        "tags": {"domain": "cost", "algorithm": "iforest"},
-    }
+    inputs = _meta(mrgov, tags={"domain": "cost", "algorithm": "iforest"})
 
-    created = provider.create(dict(props))
+    id_, created = mrgov.create(MM, inputs)
     assert uc.writes() == [
         ("POST", f"{UC}/registered-models/set-tag", {"name": MODEL, "key": "algorithm", "value": "iforest"}),
         ("POST", f"{UC}/registered-models/set-tag", {"name": MODEL, "key": "domain", "value": "cost"}),
     ]
-    assert created.id == MODEL
+    assert id_ == MODEL
 
     uc.clear()
-    news = {**props, "tags": {"domain": "finops"}}
-    updated = provider.update(created.id, created.outs, news)
+    news = _meta(mrgov, inputs, tags={"domain": "finops"})
+    updated = mrgov.update(MM, id_, created, news)
     assert uc.writes() == [
         ("POST", f"{UC}/registered-models/set-tag", {"name": MODEL, "key": "domain", "value": "finops"}),
         ("DELETE", f"{UC}/registered-models/delete-tag", {"name": MODEL, "key": "algorithm"}),
     ]
 
     uc.clear()
-    provider.delete(created.id, updated.outs or {})
+    mrgov.delete(MM, id_, updated)
     assert uc.writes() == [("DELETE", f"{UC}/registered-models/delete-tag", {"name": MODEL, "key": "domain"})]
     assert uc.tags == {"git_sha": "abc123"}
-    assert_no_token(created.outs, updated.outs)
+    assert_no_token(created, updated)
 
 
-def test_version_description_update_and_clear(uc: FakeUc) -> None:
-    provider = VersionDescriptionProvider()
-    props = {"registry_uri": "databricks-uc", "model": MODEL, "version": "3", "description": "Retrained."}
+def test_version_description_update_and_clear(mrgov: Mrgov, uc: FakeUc) -> None:
+    inputs = _meta(mrgov, versionDescriptions={"3": "Retrained."})
 
-    created = provider.create(dict(props))
+    id_, created = mrgov.create(MM, inputs)
     assert uc.writes() == [
         ("PATCH", f"{UC}/model-versions/update", {"name": MODEL, "version": "3", "description": "Retrained."})
     ]
-    assert created.id == f"{MODEL}/3"
+    assert id_ == MODEL
 
     uc.clear()
-    updated = provider.update(created.id, created.outs, {**props, "description": "Retrained on 30 days."})
+    news = _meta(mrgov, inputs, versionDescriptions={"3": "Retrained on 30 days."})
+    updated = mrgov.update(MM, id_, created, news)
     assert uc.writes() == [
         (
             "PATCH",
@@ -263,44 +328,99 @@ def test_version_description_update_and_clear(uc: FakeUc) -> None:
     ]
 
     uc.clear()
-    provider.delete(created.id, updated.outs or {})
+    mrgov.delete(MM, id_, updated)
     # Clearing sends an empty description explicitly (the field is present, not left out).
     assert uc.writes() == [
         ("PATCH", f"{UC}/model-versions/update", {"name": MODEL, "version": "3", "description": ""})
     ]
     assert uc.descriptions == {"3": ""}
-    assert_no_token(created.outs, updated.outs)
+    assert_no_token(created, updated)
 
 
-def test_requests_carry_the_environment_token_and_nothing_keeps_it(uc: FakeUc) -> None:
-    providers = [ModelAliasProvider(), ModelTagsProvider(), VersionDescriptionProvider()]
-    ModelAliasProvider().create(
-        {"registry_uri": "databricks-uc", "model": MODEL, "alias": "A", "version": "1"}
-    )
+def test_version_tags_set_change_and_delete_only_declared_keys(mrgov: Mrgov, uc: FakeUc) -> None:
+    uc.version_tags["3"] = {"validated_by": "ci"}  # someone else's
+    inputs = _meta(mrgov, versionTags={"3": {"stage": "candidate", "owner": "ds"}})
+    set_tag, delete_tag = f"{UC}/model-versions/set-tag", f"{UC}/model-versions/delete-tag"
+
+    id_, created = mrgov.create(MM, inputs)
+    assert uc.writes() == [
+        ("POST", set_tag, {"name": MODEL, "version": "3", "key": "owner", "value": "ds"}),
+        ("POST", set_tag, {"name": MODEL, "version": "3", "key": "stage", "value": "candidate"}),
+    ]
+
+    uc.clear()
+    news = _meta(mrgov, inputs, versionTags={"3": {"stage": "approved"}})
+    updated = mrgov.update(MM, id_, created, news)
+    assert uc.writes() == [
+        ("POST", set_tag, {"name": MODEL, "version": "3", "key": "stage", "value": "approved"}),
+        ("DELETE", delete_tag, {"name": MODEL, "version": "3", "key": "owner"}),
+    ]
+
+    uc.clear()
+    read = mrgov.read(MM, id_, updated)
+    assert read is not None
+    assert read.outs["versionTags"] == {"3": {"stage": "approved"}}
+    assert uc.writes() == []
+
+    mrgov.delete(MM, id_, updated)
+    assert uc.writes() == [("DELETE", delete_tag, {"name": MODEL, "version": "3", "key": "stage"})]
+    assert uc.version_tags == {"3": {"validated_by": "ci"}}
+    assert_no_token(created, updated, read)
+
+
+def test_requests_carry_the_environment_token_and_nothing_keeps_it(mrgov: Mrgov, uc: FakeUc) -> None:
+    inputs = _meta(mrgov, aliases={"A": "1"})
+    _, state = mrgov.create(MM, inputs)
+
     registry_calls = [r for r in uc.requests if r.path.startswith(UC)]
     assert registry_calls
     assert {r.authorization for r in registry_calls} == {f"Bearer {TOKEN}"}
-    # The provider objects are what Pulumi pickles into the state: they must hold nothing.
-    for provider in providers:
-        assert TOKEN.encode() not in dill.dumps(provider, recurse=True)
-        assert vars(provider) == {}
+    assert_no_token(inputs, state, mrgov.read(MM, MODEL, state), mrgov.read(MM, MODEL))
+    # The provider object holds its connection (the registry's name) and nothing secret.
+    assert TOKEN not in repr(vars(mrgov.provider))
+
+
+def test_the_provider_config_s_host_and_token_win_over_the_environment(
+    loopback: tuple[FakeUc, str],
+    uc_env: None,
+    make_mrgov: Callable[..., Mrgov],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url = loopback
+    monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:1")  # the shell's: not the stack's
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-from-the-shell")
+    config = {"registryUri": "databricks-uc", "host": url, "token": TOKEN}
+    mrgov = make_mrgov(**config)
+    checked, secret = mrgov.check_config(config)
+    assert (checked, secret) == (config, {"token"})
+
+    _, state = mrgov.create(MM, _meta(mrgov, aliases={"Champion": "3"}))
+
+    assert fake.writes() == [
+        ("POST", f"{UC}/registered-models/alias", {"name": MODEL, "alias": "Champion", "version": "3"})
+    ]
+    assert {r.authorization for r in fake.requests if r.path.startswith(UC)} == {f"Bearer {TOKEN}"}
+    assert_no_token(state)
 
 
 def test_a_config_profile_is_read_at_call_time(
-    loopback: tuple[FakeUc, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    loopback: tuple[FakeUc, str],
+    uc_env: None,
+    tmp_path: Path,
+    make_mrgov: Callable[..., Mrgov],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`databricks-uc://<profile>`: host and token come from ~/.databrickscfg, not the environment."""
     fake, url = loopback
     config = tmp_path / "databrickscfg"
     config.write_text(f"[CONTRACT]\nhost = {url}\ntoken = {TOKEN}\n")
-    for key in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_CONFIG_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(config))
-    props = {"registry_uri": "databricks-uc://CONTRACT", "model": MODEL, "alias": "Champion", "version": "3"}
+    mrgov = make_mrgov(registryUri="databricks-uc://CONTRACT")
 
-    created = ModelAliasProvider().create(dict(props))
+    _, state = mrgov.create(MM, _meta(mrgov, aliases={"Champion": "3"}))
+
     assert fake.writes() == [
         ("POST", f"{UC}/registered-models/alias", {"name": MODEL, "alias": "Champion", "version": "3"})
     ]
     assert {r.authorization for r in fake.requests if r.path.startswith(UC)} == {f"Bearer {TOKEN}"}
-    assert created.outs == props
+    assert state == _state(aliases={"Champion": "3"})

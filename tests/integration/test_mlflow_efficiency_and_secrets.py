@@ -1,164 +1,144 @@
-"""What the providers send (counted by a proxy in front of the real server) and what they never hold."""
+"""What the provider sends (counted by a proxy in front of the real server) and what it never holds."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import dill
 import pytest
-from pulumi.dynamic import Config, ConfigureRequest
-from pulumi.dynamic.dynamic import serialize_provider
+from mlflow import MlflowClient
 
-from components.mlflow.alias import ModelAliasProvider
-from components.mlflow.base import RegistryProvider
-from components.mlflow.client import configure_credentials
-from components.mlflow.permissions import PermissionProvider, RoleProvider
-from components.mlflow.registered_model import RegisteredModelProvider
-from components.mlflow.state import CACHE
-from components.mlflow.tags import ModelTagsProvider
-from components.mlflow.version_description import VersionDescriptionProvider
 from localdev.counting_proxy import CountingProxy
-from tests.integration.conftest import User, checked
+from localdev.mlflow_server import Server
+from provider.config import ConfigError
+from provider.resource import ProviderError
+from provider.server import message_of
+from tests.integration.conftest import MM, MP, RM, ROLE, Mrgov, User, new_process
 
 pytestmark = pytest.mark.integration
 
-PROVIDERS: list[RegistryProvider] = [
-    RegisteredModelProvider(),
-    ModelTagsProvider(),
-    ModelAliasProvider(),
-    VersionDescriptionProvider(),
-    PermissionProvider(),
-    RoleProvider(),
-]
 TAGS = {"domain": "cost", "model_type": "anomaly_detection", "algorithm": "isolation_forest"}
-
-
-@pytest.fixture
-def proxy(uri: str) -> Iterator[CountingProxy]:
-    with CountingProxy(uri) as p:
-        yield p
+GET_MODEL = "GET /api/2.0/mlflow/registered-models/get"
+GET_VERSION = "GET /api/2.0/mlflow/model-versions/get"
 
 
 def _routes(proxy: CountingProxy) -> list[str]:
     return sorted(f"{r.method} {r.path.split('?', 1)[0]}" for r in proxy.requests)
 
 
-def test_a_model_with_tags_costs_one_request(proxy: CountingProxy, model_name: str) -> None:
-    model = checked(
-        RegisteredModelProvider(), {"registry_uri": proxy.url, "name": model_name, "initial_tags": TAGS}
-    )
-    tags = checked(ModelTagsProvider(), {"registry_uri": proxy.url, "model": model_name, "tags": TAGS})
+@pytest.fixture
+def counted(make_mrgov: Callable[..., Mrgov], proxy: CountingProxy) -> Mrgov:
+    """The provider, configured with the counting proxy's URL."""
+    return make_mrgov(trackingUri=proxy.url)
 
-    RegisteredModelProvider().create(model)
-    ModelTagsProvider().create(tags)  # same provider process: finds the tags already set
+
+def test_a_model_with_tags_costs_one_request(counted: Mrgov, proxy: CountingProxy, model_name: str) -> None:
+    model = counted.checked(RM, {"name": model_name, "initialTags": TAGS})
+    meta = counted.checked(MM, {"model": model_name, "tags": TAGS})
+
+    counted.create(RM, model)
+    counted.create(MM, meta)  # same provider process: finds the tags already set
 
     assert _routes(proxy) == ["POST /api/2.0/mlflow/registered-models/create"]
 
 
 def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_more(
-    client: Any, proxy: CountingProxy, model_name: str, make_versions: Callable[..., list[str]]
+    counted: Mrgov,
+    client: MlflowClient,
+    proxy: CountingProxy,
+    model_name: str,
+    make_versions: Callable[..., list[str]],
 ) -> None:
     make_versions(model_name, "full", "full")
     client.set_registered_model_alias(model_name, "Champion", "2")  # as a training pipeline left it
-    model = checked(RegisteredModelProvider(), {"registry_uri": proxy.url, "name": model_name})
-    alias = checked(
-        ModelAliasProvider(),
-        {"registry_uri": proxy.url, "model": model_name, "alias": "Champion", "version": 2},
-    )
 
-    RegisteredModelProvider().create(model)  # adopts it, and sees its aliases
+    counted.create(RM, counted.checked(RM, {"name": model_name}))  # adopts it, and sees its aliases
     adopted = _routes(proxy)
-    ModelAliasProvider().create(alias)
+    proxy.reset()
+    meta = counted.checked(MM, {"model": model_name, "aliases": {"Champion": 2}})  # verifies version 2
+    verified = proxy.requests[:]
+    proxy.reset()
+    counted.create(MM, meta)
 
-    assert adopted == [
-        "GET /api/2.0/mlflow/registered-models/get",
-        "POST /api/2.0/mlflow/registered-models/create",
-    ]
-    assert _routes(proxy) == adopted
+    assert adopted == [GET_MODEL, "POST /api/2.0/mlflow/registered-models/create"]
+    assert verified and not [r for r in verified if r.is_write]
+    assert GET_VERSION in {f"{r.method} {r.path.split('?', 1)[0]}" for r in verified}
+    assert proxy.requests == []  # the pin is already as declared: nothing to send
     assert client.get_registered_model(model_name).aliases == {"Champion": "2"}
 
 
-def test_refresh_reads_a_model_once_for_all_its_children(
-    uri: str, proxy: CountingProxy, model_name: str, make_versions: Callable[..., list[str]]
+def test_refresh_reads_a_model_once_and_each_declared_version_once(
+    counted: Mrgov, proxy: CountingProxy, model_name: str, make_versions: Callable[..., list[str]]
 ) -> None:
-    make_versions(model_name, "full", "full")
-    base = {"registry_uri": proxy.url}
-    model = (
-        RegisteredModelProvider()
-        .create(checked(RegisteredModelProvider(), {**base, "name": model_name}))
-        .outs
+    make_versions(model_name, "full", "full", "full")
+    _, model = counted.create(RM, counted.checked(RM, {"name": model_name}))
+    meta_inputs = counted.checked(
+        MM,
+        {
+            "model": model_name,
+            "tags": TAGS,
+            "aliases": {"Champion": 1, "Production": 2},
+            "versionDescriptions": {"1": "first", "2": "second"},
+            "versionTags": {"2": {"stage": "prod"}},
+        },
     )
-    tags = (
-        ModelTagsProvider()
-        .create(checked(ModelTagsProvider(), {**base, "model": model_name, "tags": TAGS}))
-        .outs
-    )
-    aliases = [
-        ModelAliasProvider()
-        .create(checked(ModelAliasProvider(), {**base, "model": model_name, "alias": a, "version": v}))
-        .outs
-        for a, v in (("Champion", 1), ("Production", 2))
-    ]
-    CACHE.clear()  # a new `pulumi refresh`: a new provider process
+    _, meta = counted.create(MM, meta_inputs)
+    plain_inputs = counted.checked(MM, {"model": model_name, "tags": TAGS, "aliases": {"Champion": 1}})
+    new_process()  # a new `pulumi refresh`: a new provider process
     proxy.reset()
 
     reads: list[Callable[[], Any]] = [
-        lambda: RegisteredModelProvider().read(model_name, model),
-        lambda: ModelTagsProvider().read(model_name, tags),
-        *[lambda o=o: ModelAliasProvider().read(f"{model_name}@{o['alias']}", o) for o in aliases],
+        lambda: counted.read(RM, model_name, model),
+        lambda: counted.read(MM, model_name, meta),
     ]
-    with ThreadPoolExecutor(max_workers=4) as pool:  # the engine reads in parallel, as here
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the engine reads in parallel, as here
         results = list(pool.map(lambda f: f(), reads))
 
-    assert all(r.id for r in results)
-    assert _routes(proxy) == ["GET /api/2.0/mlflow/registered-models/get"]
+    assert all(r is not None and r.id == model_name for r in results)
+    # One GET for the model (shared by both resources), one per declared version (its description
+    # and its tags come in one answer).
+    assert _routes(proxy) == [GET_VERSION, GET_VERSION, GET_MODEL]
+    assert sorted(r.path.split("version=")[-1] for r in proxy.requests if "model-versions" in r.path) == [
+        "1",
+        "2",
+    ]
+
+    new_process()
+    proxy.reset()
+    assert counted.read(MM, model_name, {**plain_inputs, "otherAliases": {}}) is not None
+    assert _routes(proxy) == [GET_MODEL]  # no declared versions: the model's GET alone
 
 
 def test_refreshing_grants_costs_two_requests_whatever_their_number(
+    counted: Mrgov,
     proxy: CountingProxy,
     model_name: str,
     make_versions: Callable[..., list[str]],
     make_user: Callable[[str], User],
 ) -> None:
-    make_versions(model_name, "full")
+    models = [model_name, model_name + "_b"]
+    for m in models:
+        make_versions(m, "full")
     users = [make_user(f"u{i}") for i in range(3)]
-    outs = [
-        PermissionProvider()
-        .create(
-            checked(
-                PermissionProvider(),
-                {
-                    "tracking_uri": proxy.url,
-                    "principal_kind": "user",
-                    "principal": u.username,
-                    "model": model_name,
-                    "level": "READ",
-                },
-            )
-        )
-        .outs
-        for u in users
-    ]
-    assert [r.method for r in proxy.requests] == ["POST"] * 3  # one grant call each
-    CACHE.clear()
+    grants = {u.username: "READ" for u in users}
+    states = [counted.create(MP, counted.checked(MP, {"model": m, "users": grants}))[1] for m in models]
+    assert [r.method for r in proxy.requests] == ["POST"] * 6  # one grant call each
+    new_process()
     proxy.reset()
 
-    for o in outs:
-        assert (
-            PermissionProvider().read(f"user/default/{o['principal']}/{model_name}", o).outs["level"]
-            == "READ"
-        )
+    for m, state in zip(models, states, strict=True):
+        read = counted.read(MP, m, state)
+        assert read is not None
+        assert read.outs["users"] == grants
 
     assert _routes(proxy) == ["GET /api/2.0/mlflow/users/list", "GET /api/3.0/mlflow/roles/list"]
 
 
 def test_unchanged_inputs_diff_to_nothing_and_send_nothing(
-    uri: str,
+    counted: Mrgov,
     proxy: CountingProxy,
     model_name: str,
     make_versions: Callable[..., list[str]],
@@ -167,103 +147,148 @@ def test_unchanged_inputs_diff_to_nothing_and_send_nothing(
     make_versions(model_name, "full")
     user = make_user("noop")
     role = f"noop_role_{user.username[-6:]}"
-    declared: list[tuple[RegistryProvider, str, dict[str, Any]]] = [
+    declared: list[tuple[str, dict[str, Any]]] = [
+        (RM, {"name": model_name, "description": "d", "initialTags": TAGS}),
         (
-            RegisteredModelProvider(),
-            model_name,
-            {"registry_uri": uri, "name": model_name, "description": "d", "initial_tags": TAGS},
-        ),
-        (ModelTagsProvider(), model_name, {"registry_uri": uri, "model": model_name, "tags": TAGS}),
-        (
-            ModelAliasProvider(),
-            "x",
-            {"registry_uri": uri, "model": model_name, "alias": "Champion", "version": 1},
-        ),
-        (
-            VersionDescriptionProvider(),
-            "x",
-            {"registry_uri": uri, "model": model_name, "version": "1", "description": "v1"},
-        ),
-        (RoleProvider(), "x", {"tracking_uri": uri, "name": role, "members": [user.username]}),
-        (
-            PermissionProvider(),
-            "x",
+            MM,
             {
-                "tracking_uri": uri,
-                "principal_kind": "role",
-                "principal": role,
                 "model": model_name,
-                "level": "READ",
+                "tags": TAGS,
+                "aliases": {"Champion": 1},
+                "versionDescriptions": {"1": "v1"},
+                "versionTags": {"1": {"stage": "prod"}},
             },
         ),
+        (ROLE, {"name": role, "members": [user.username]}),
+        (MP, {"model": model_name, "roles": {role: "READ"}, "users": {user.username: "USE"}}),
     ]
-    states = []
-    for provider, _, props in declared:
-        states.append(provider.create(checked(provider, props)).outs)
+    runs = []
+    for token, props in declared:
+        inputs = counted.checked(token, props)
+        id_, state = counted.create(token, inputs)
+        runs.append((token, id_, inputs, state))
+    new_process()
     proxy.reset()
 
-    for (provider, id_, props), olds in zip(declared, states, strict=True):
-        # What the engine does on `up`: check the program's inputs against the state, then diff.
-        news = checked(provider, props, olds)
-        diff = provider.diff(id_, olds, news)
-        assert diff.changes is False, (type(provider).__name__, olds, news)
+    for (token, id_, olds, state), (_, props) in zip(runs, declared, strict=True):
+        # What the engine does on `up`: check the program's inputs against the last inputs, then diff.
+        news = counted.checked(token, props, olds)
+        assert counted.diff(token, id_, state, news)["changes"] is False, (token, state, news)
 
     assert proxy.requests == []
 
 
-@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: type(p).__name__)
-def test_provider_objects_pickle_to_a_bare_class_reference(provider: RegistryProvider) -> None:
-    # The state stores this pickle (`__provider`). A reference to the class, with no instance data, cannot
-    # carry a token, a password or a client, whatever the environment held when it was made.
-    raw = base64.b64decode(serialize_provider(provider))
-    assert len(raw) < 150
-    assert type(provider).__name__.encode() in raw
-    assert dill.loads(raw).__dict__ == {}
-    assert provider.serialize_as_secret_always is False
+def test_equal_spellings_never_diff(
+    counted: Mrgov,
+    proxy: CountingProxy,
+    model_name: str,
+    make_versions: Callable[..., list[str]],
+    make_user: Callable[[str], User],
+) -> None:
+    """Inputs that mean the same as the state (`"02"` is version 2, `read` is READ) are no change."""
+    make_versions(model_name, "full", "full")
+    alice, bob = make_user("alice"), make_user("bob")
+    role = f"spelling_{alice.username[-6:]}"
+    declared: list[tuple[str, dict[str, Any]]] = [
+        (
+            MM,
+            {
+                "model": model_name,
+                "aliases": {"Champion": "02"},
+                "versionDescriptions": {"01": "v1"},
+                "versionTags": {"02": {"stage": "prod"}},
+            },
+        ),
+        (ROLE, {"name": role, "members": [bob.username, alice.username]}),
+        (MP, {"model": model_name, "roles": {role: "read"}, "users": {alice.username: "Edit"}}),
+    ]
+    runs = []
+    for token, props in declared:
+        inputs = counted.checked(token, props)
+        id_, state = counted.create(token, inputs)
+        runs.append((token, id_, inputs, state))
+    new_process()
+    proxy.reset()
+
+    for (token, id_, olds, state), (_, props) in zip(runs, declared, strict=True):
+        news = counted.checked(token, props, olds)
+        assert counted.diff(token, id_, state, news)["changes"] is False, (token, state, news)
+        refreshed = counted.read(token, id_, state)
+        assert refreshed is not None
+        assert counted.diff(token, id_, refreshed.outs, news)["changes"] is False, (token, refreshed, news)
+
+    assert not [r for r in proxy.requests if r.is_write]
 
 
-def test_outputs_never_carry_the_password(
-    uri: str, model_name: str, make_versions: Callable[..., list[str]]
+def test_the_provider_holds_no_credentials_and_outputs_never_carry_them(
+    make_mrgov: Callable[..., Mrgov],
+    mlflow_server: Server,
+    admin_env: dict[str, str],
+    client: MlflowClient,
+    model_name: str,
+    make_versions: Callable[..., list[str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_versions(model_name, "full")
     password = os.environ["MLFLOW_TRACKING_PASSWORD"]
-    outs = [
-        RegisteredModelProvider()
-        .create(checked(RegisteredModelProvider(), {"registry_uri": uri, "name": model_name + "_x"}))
-        .outs,
-        ModelAliasProvider()
-        .create(
-            checked(
-                ModelAliasProvider(), {"registry_uri": uri, "model": model_name, "alias": "A", "version": 1}
-            )
-        )
-        .outs,
-    ]
-    assert password not in json.dumps(outs)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")  # only the provider config has it
+    config = {"trackingUri": mlflow_server.url, "username": admin_env["MLFLOW_TRACKING_USERNAME"],
+              "password": password}  # fmt: skip
+    mrgov = make_mrgov(**config)
+
+    checked_config, secret = mrgov.check_config(config)
+    assert checked_config == config
+    assert secret == {"password"}  # encrypted in the state, even when given in clear
+
+    results: list[Any] = []
+    for token, props in [
+        (RM, {"name": model_name + "_x", "description": "d"}),
+        (MM, {"model": model_name, "aliases": {"A": 1}, "tags": {"t": "v"}}),
+        (ROLE, {"name": f"secretless_{model_name[3:11]}"}),
+        (MP, {"model": model_name, "users": {}}),
+    ]:
+        inputs = mrgov.checked(token, props)
+        id_, state = mrgov.create(token, inputs)
+        new_process()
+        results += [inputs, state, mrgov.read(token, id_, state)]
+        if token != MP:  # no grants on the model to import
+            results.append(mrgov.read(token, id_))
+        if token == ROLE:
+            mrgov.delete(token, id_, state)
+
+    assert client.get_registered_model(model_name).aliases == {"A": "1"}  # the calls were made
+    assert password not in json.dumps(results, default=repr)
+    # Nothing of the provider's own keeps it either: its connection names the server, nothing more.
+    assert password not in repr(vars(mrgov.provider))
 
 
-def test_credentials_from_secret_stack_config_fill_only_an_empty_environment(
+def test_the_provider_config_s_credentials_win_over_the_environment(
+    make_mrgov: Callable[..., Mrgov],
+    mlflow_server: Server,
+    admin_env: dict[str, str],
+    client: MlflowClient,
+    model_name: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
-    raw = {
-        "mrgov:target": json.dumps(
-            {
-                "kind": "mlflow",
-                "trackingUri": "http://x",
-                "username": "deployer",
-                "passwordSecret": "mlflowPassword",
-            }
-        ),
-        "mrgov:mlflowPassword": "from-secret-config-0123",
-    }
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "a-stale-password-from-the-shell")
+    stale = make_mrgov(trackingUri=mlflow_server.url)
+    inputs = stale.checked(RM, {"name": model_name})
+    assert "the registry answered" in stale.refusal("create", RM, inputs)  # 401 with the shell's password
 
-    RegisteredModelProvider().configure(ConfigureRequest(Config(raw, "mrgov")))
+    mrgov = make_mrgov(trackingUri=mlflow_server.url, password=admin_env["MLFLOW_TRACKING_PASSWORD"])
+    mrgov.create(RM, inputs)
 
-    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "deployer"
-    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "from-secret-config-0123"
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-env")
-    configure_credentials(Config({**raw, "mrgov:mlflowPassword": "other"}, "mrgov"))
-    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "from-env"
+    assert client.get_registered_model(model_name).name == model_name
+
+
+def test_no_registry_at_all_is_a_clean_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
+    with pytest.raises(ProviderError) as err:
+        Mrgov()
+
+    message = message_of(err.value)
+    assert message.startswith("the mrgov provider has no registry: set `trackingUri` on the provider")
+    assert "Traceback" not in message
+    assert not isinstance(err.value, ConfigError)

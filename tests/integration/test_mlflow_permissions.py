@@ -1,4 +1,4 @@
-"""Role and Permission providers against a real MLflow server with basic auth: grants are enforced."""
+"""ModelPermissions and Role on a real MLflow server with basic auth: grants are enforced."""
 
 from __future__ import annotations
 
@@ -8,33 +8,37 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from components.mlflow.base import RegistryError
-from components.mlflow.client import AuthClient
-from components.mlflow.permissions import PermissionProvider, RoleProvider, level_for
-from components.mlflow.state import CACHE
-from tests.integration.conftest import User, checked, direct_grants, failures, role_members, server_roles
+from provider.auth.levels import level_for
+from provider.registry.client import AuthClient
+from provider.resource import ProviderError
+from provider.server import message_of
+from tests.integration.conftest import (
+    MP,
+    ROLE,
+    Mrgov,
+    User,
+    direct_grants,
+    new_process,
+    role_members,
+    server_roles,
+)
 
 pytestmark = pytest.mark.integration
 
-P = PermissionProvider()
-R = RoleProvider()
 SET_ALIAS = "/api/2.0/mlflow/registered-models/alias"
 
 
-def _grant(uri: str, kind: str, principal: str, model: str, level: str) -> dict[str, Any]:
-    return checked(
-        P,
-        {"tracking_uri": uri, "principal_kind": kind, "principal": principal, "model": model, "level": level},
-    )
+def _perms(mrgov: Mrgov, model: str, olds: dict[str, Any] | None = None, **grants: Any) -> dict[str, Any]:
+    return mrgov.checked(MP, {"model": model, **grants}, olds)
 
 
-def _role(uri: str, name: str, members: list[str] | None = None, description: str = "") -> dict[str, Any]:
-    return checked(R, {"tracking_uri": uri, "name": name, "members": members, "description": description})
+def _role(mrgov: Mrgov, name: str, members: list[str] | None = None, description: str = "") -> dict[str, Any]:
+    return mrgov.checked(ROLE, {"name": name, "members": members, "description": description})
 
 
 @pytest.fixture
 def record_auth_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """(method, endpoint) of every auth API call the providers make."""
+    """(method, endpoint) of every auth API call the provider makes."""
     calls: list[tuple[str, str]] = []
     real = AuthClient._call
 
@@ -44,6 +48,10 @@ def record_auth_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
     monkeypatch.setattr(AuthClient, "_call", spy)
     return calls
+
+
+def _writes(calls: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [c for c in calls if c[0] != "GET"]
 
 
 def test_level_mapping() -> None:
@@ -56,6 +64,7 @@ def test_level_mapping() -> None:
 
 
 def test_read_user_gets_403_setting_an_alias_and_manage_user_succeeds(
+    mrgov: Mrgov,
     uri: str,
     client: MlflowClient,
     model_name: str,
@@ -64,8 +73,7 @@ def test_read_user_gets_403_setting_an_alias_and_manage_user_succeeds(
 ) -> None:
     make_versions(model_name, "full")
     reader, manager = make_user("reader"), make_user("manager")
-    P.create(_grant(uri, "user", reader.username, model_name, "READ"))
-    P.create(_grant(uri, "user", manager.username, model_name, "MANAGE"))
+    mrgov.create(MP, _perms(mrgov, model_name, users={reader.username: "READ", manager.username: "MANAGE"}))
     body = {"name": model_name, "alias": "Production", "version": "1"}
 
     assert reader.post(uri, SET_ALIAS, body).status_code == 403
@@ -75,33 +83,75 @@ def test_read_user_gets_403_setting_an_alias_and_manage_user_succeeds(
 
 
 def test_user_grant_lifecycle(
-    uri: str, model_name: str, make_versions: Callable[..., list[str]], make_user: Callable[[str], User]
+    mrgov: Mrgov,
+    uri: str,
+    model_name: str,
+    make_versions: Callable[..., list[str]],
+    make_user: Callable[[str], User],
 ) -> None:
     make_versions(model_name, "full")
-    user = make_user("analyst")
-    declared = _grant(uri, "user", user.username, model_name, "READ")
+    user, other = make_user("analyst"), make_user("other")
+    declared = _perms(mrgov, model_name, users={user.username: "READ"})
 
-    created = P.create(declared)
-    assert created.id == f"user/default/{user.username}/{model_name}"
+    id_, created = mrgov.create(MP, declared)
+    assert id_ == model_name
+    assert created == {"model": model_name, "users": {user.username: "READ"}, "roles": {},
+                       "workspace": "default"}  # fmt: skip
     assert direct_grants(uri, user.username) == {model_name: "READ"}
 
-    read = P.read(created.id, {"tracking_uri": uri})  # import: the id names the grant
-    assert read.outs == created.outs
-    assert P.diff(created.id, read.outs, declared).changes is False
+    # Someone else's grant on the model is not ours: refresh never reads it into the state.
+    mrgov.create(MP, _perms(mrgov, model_name, users={other.username: "EDIT"}))
+    new_process()
+    refreshed = mrgov.read(MP, id_, created)
+    assert refreshed is not None
+    assert refreshed.outs == created
+    assert mrgov.diff(MP, id_, refreshed.outs, declared)["changes"] is False
 
-    news = _grant(uri, "user", user.username, model_name, "EDIT")
-    assert P.diff(created.id, created.outs, news).replaces == []
-    P.update(created.id, created.outs, news)
+    news = _perms(mrgov, model_name, users={user.username: "EDIT"})
+    diff = mrgov.diff(MP, id_, created, news)
+    assert (diff["replaces"], diff["detailed"]) == ([], {f'users["{user.username}"]': "update"})
+    mrgov.update(MP, id_, created, news)
     assert direct_grants(uri, user.username) == {model_name: "EDIT"}
 
-    P.delete(created.id, news)
+    mrgov.delete(MP, id_, news)
     assert direct_grants(uri, user.username) == {}
-    CACHE.clear()
-    assert P.read(created.id, news).id is None
-    P.delete(created.id, news)  # already revoked: fine
+    assert direct_grants(uri, other.username) == {model_name: "EDIT"}
+    new_process()
+    gone = mrgov.read(MP, id_, news)
+    assert gone is not None
+    assert gone.outs["users"] == {}  # so `up` would grant it again
+    mrgov.delete(MP, id_, news)  # already revoked: fine
+
+
+def test_import_reads_every_principal_on_the_model(
+    mrgov: Mrgov,
+    uri: str,
+    model_name: str,
+    make_versions: Callable[..., list[str]],
+    make_user: Callable[[str], User],
+) -> None:
+    make_versions(model_name, "full")
+    user = make_user("imported")
+    role = f"importers_{user.username[-6:]}"
+    mrgov.create(ROLE, _role(mrgov, role))
+    mrgov.create(MP, _perms(mrgov, model_name, users={user.username: "USE"}, roles={role: "READ"}))
+    new_process()
+
+    read = mrgov.read(MP, model_name)
+
+    assert read is not None
+    assert read.inputs["users"][user.username] == "USE"
+    assert read.inputs["roles"] == {role: "READ"}
+    assert (read.inputs["model"], read.inputs["workspace"]) == (model_name, "default")
+    expected = (
+        f"{'it_nobody.x.y'!r} was not found on {uri}; the id is the model's full name, or "
+        "`<workspace>/<model>` outside the default workspace"
+    )
+    assert mrgov.refusal("read", MP, "it_nobody.x.y") == expected
 
 
 def test_user_level_change_revokes_before_granting(
+    mrgov: Mrgov,
     uri: str,
     model_name: str,
     make_versions: Callable[..., list[str]],
@@ -110,20 +160,22 @@ def test_user_level_change_revokes_before_granting(
 ) -> None:
     make_versions(model_name, "full")
     user = make_user("mover")
-    olds = P.create(_grant(uri, "user", user.username, model_name, "MANAGE")).outs
+    id_, olds = mrgov.create(MP, _perms(mrgov, model_name, users={user.username: "MANAGE"}))
     record_auth_calls.clear()
 
-    P.update("id", olds, _grant(uri, "user", user.username, model_name, "READ"))
+    mrgov.update(MP, id_, olds, _perms(mrgov, model_name, users={user.username: "READ"}))
 
-    writes = [c for c in record_auth_calls if c[0] != "GET"]
     # MLflow cannot change a user's grant in place; between the two calls the user holds nothing.
-    assert writes == [("POST", "/users/permissions/revoke"), ("POST", "/users/permissions/grant")]
+    assert _writes(record_auth_calls) == [
+        ("POST", "/users/permissions/revoke"),
+        ("POST", "/users/permissions/grant"),
+    ]
     assert direct_grants(uri, user.username) == {model_name: "READ"}
 
 
 def test_create_adopts_an_existing_user_grant(
+    make_mrgov: Callable[..., Mrgov],
     uri: str,
-    client: MlflowClient,
     model_name: str,
     make_versions: Callable[..., list[str]],
     make_user: Callable[[str], User],
@@ -131,43 +183,58 @@ def test_create_adopts_an_existing_user_grant(
     make_versions(model_name, "full")
     user = make_user("creator")
     # As when the user created the model: MLflow gives its creator MANAGE.
-    P.create(_grant(uri, "user", user.username, model_name, "MANAGE"))
-    CACHE.clear()
+    first = make_mrgov(trackingUri=uri)
+    first.create(MP, _perms(first, model_name, users={user.username: "MANAGE"}))
+    new_process()
 
-    P.create(_grant(uri, "user", user.username, model_name, "READ"))
+    stack = make_mrgov(trackingUri=uri)
+    stack.create(MP, _perms(stack, model_name, users={user.username: "READ"}))
 
     assert direct_grants(uri, user.username) == {model_name: "READ"}
 
 
 def test_missing_user_is_a_clear_error(
-    uri: str, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, uri: str, model_name: str, make_versions: Callable[..., list[str]]
 ) -> None:
     make_versions(model_name, "full")
-    with pytest.raises(RegistryError, match="MLflow user 'nobody_here' does not exist on "):
-        P.create(_grant(uri, "user", "nobody_here", model_name, "READ"))
+    inputs = _perms(mrgov, model_name, users={"nobody_here": "READ"})
+
+    with pytest.raises(ProviderError) as err:
+        mrgov.create(MP, inputs)
+
+    assert err.value.prop == "users.nobody_here"
+    message = message_of(err.value)
+    assert message.startswith(f"users.nobody_here: MLflow user 'nobody_here' does not exist on {uri}; ")
+    assert mrgov.refusal("create", MP, inputs) == message
 
 
 def test_the_deployer_never_lowers_or_revokes_its_own_manage(
+    make_mrgov: Callable[..., Mrgov],
     uri: str,
     model_name: str,
     make_versions: Callable[..., list[str]],
     make_user: Callable[[str], User],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_versions(model_name, "full")
     deployer = make_user("deployer")
-    granted = P.create(_grant(uri, "user", deployer.username, model_name, "MANAGE")).outs
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", deployer.username)
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", deployer.password)
+    admin = make_mrgov(trackingUri=uri)
+    id_, granted = admin.create(MP, _perms(admin, model_name, users={deployer.username: "MANAGE"}))
+    # The stack applied as the deployer, whose credentials are the provider's configuration.
+    as_deployer = make_mrgov(trackingUri=uri, username=deployer.username, password=deployer.password)
+    lowered = _perms(as_deployer, model_name, users={deployer.username: "READ"})
 
-    with pytest.raises(RegistryError, match="is the identity applying this stack and would lose MANAGE"):
-        P.update("id", granted, _grant(uri, "user", deployer.username, model_name, "READ"))
-    P.delete("id", granted)
+    with pytest.raises(ProviderError) as err:
+        as_deployer.update(MP, id_, granted, lowered)
+    assert "is the identity applying this stack and would lose MANAGE" in message_of(err.value)
+    assert message_of(err.value).startswith(f"users.{deployer.username}: refusing to set ")
+    assert as_deployer.refusal("update", MP, id_, granted, lowered) == message_of(err.value)
+    as_deployer.delete(MP, id_, granted)
 
     assert direct_grants(uri, deployer.username) == {model_name: "MANAGE"}
 
 
 def test_role_membership_and_role_grant_are_enforced(
+    mrgov: Mrgov,
     uri: str,
     client: MlflowClient,
     model_name: str,
@@ -178,68 +245,99 @@ def test_role_membership_and_role_grant_are_enforced(
     make_versions(model_name, "full")
     alice, bob = make_user("alice"), make_user("bob")
     role_name = f"ml_engineers_{alice.username[-6:]}"
-    role = R.create(_role(uri, role_name, [alice.username], "Train and register"))
-    assert role.id == f"default/{role_name}"
+    role_inputs = _role(mrgov, role_name, [alice.username], "Train and register")
+    role_id, role = mrgov.create(ROLE, role_inputs)
+    assert role_id == f"default/{role_name}"
     held = server_roles(uri)[role_name]
     assert held["description"] == "Train and register"
     assert role_members(uri, held["id"]) == [alice.username]
 
-    grant = P.create(_grant(uri, "role", role_name, model_name, "READ"))
+    grant_id, grant = mrgov.create(MP, _perms(mrgov, model_name, roles={role_name: "READ"}))
     body = {"name": model_name, "alias": "Production", "version": "1"}
     assert alice.post(uri, SET_ALIAS, body).status_code == 403
     assert bob.post(uri, SET_ALIAS, body).status_code == 403
 
     record_auth_calls.clear()
-    edit = _grant(uri, "role", role_name, model_name, "EDIT")
-    P.update(grant.id, grant.outs, edit)
-    assert [c for c in record_auth_calls if c[0] != "GET"] == [
-        ("PATCH", "/roles/permissions/update")
-    ]  # atomic
+    edit = _perms(mrgov, model_name, roles={role_name: "EDIT"})
+    assert mrgov.diff(MP, grant_id, grant, edit)["detailed"] == {f'roles["{role_name}"]': "update"}
+    grant = mrgov.update(MP, grant_id, grant, edit)
+    # One atomic change of the role's grant: the add is refused (RESOURCE_ALREADY_EXISTS, the grant
+    # exists), then the grant's level is updated in place; the role never holds two grants, nor none.
+    assert _writes(record_auth_calls) == [
+        ("POST", "/roles/permissions/add"),
+        ("PATCH", "/roles/permissions/update"),
+    ]
+    assert [
+        (p["resource_pattern"], p["permission"]) for p in server_roles(uri)[role_name]["permissions"]
+    ] == [(model_name, "EDIT")]
     assert alice.post(uri, SET_ALIAS, body).status_code == 200
     assert client.get_registered_model(model_name).aliases == {"Production": "1"}
 
-    members = _role(uri, role_name, [bob.username], "Train and register")
-    assert R.diff(role.id, role.outs, members).changes is True
-    R.update(role.id, role.outs, members)
+    members = _role(mrgov, role_name, [bob.username], "Train and register")
+    diff = mrgov.diff(ROLE, role_id, role, members)
+    assert (diff["replaces"], diff["detailed"]) == ([], {"members": "update"})
+    role = mrgov.update(ROLE, role_id, role, members)
     assert role_members(uri, held["id"]) == [bob.username]
-    CACHE.clear()
-    assert R.read(role.id, {"tracking_uri": uri, "members": []}).outs["members"] == [bob.username]
+    new_process()
+    read = mrgov.read(ROLE, role_id, role)
+    assert read is not None
+    assert read.outs["members"] == [bob.username]
+    imported = mrgov.read(ROLE, role_id)
+    assert imported is not None
+    assert imported.inputs == {"name": role_name, "description": "Train and register",
+                               "members": [bob.username], "workspace": "default"}  # fmt: skip
 
-    P.delete(grant.id, edit)
+    mrgov.delete(MP, grant_id, grant)
     assert server_roles(uri)[role_name]["permissions"] == []
-    R.delete(role.id, members)
+    mrgov.delete(ROLE, role_id, role)
     assert role_name not in server_roles(uri)
-    CACHE.clear()
-    assert R.read(role.id, members).id is None
+    new_process()
+    assert mrgov.read(ROLE, role_id, role) is None
 
 
 def test_role_adopted_and_membership_left_alone_when_not_declared(
-    uri: str, make_user: Callable[[str], User]
+    make_mrgov: Callable[..., Mrgov], uri: str, make_user: Callable[[str], User]
 ) -> None:
     carol = make_user("carol")
     name = f"dashboards_{carol.username[-6:]}"
-    first = R.create(_role(uri, name, [carol.username]))
-    CACHE.clear()
+    first = make_mrgov(trackingUri=uri)
+    first_id, first_state = first.create(ROLE, _role(first, name, [carol.username]))
+    new_process()
 
-    adopted = R.create(_role(uri, name, None, "BI dashboards"))  # exists already: adopted
+    stack = make_mrgov(trackingUri=uri)
+    _, adopted = stack.create(ROLE, _role(stack, name, None, "BI dashboards"))  # exists already: adopted
 
-    assert adopted.outs["members"] is None
+    assert adopted["members"] is None
     held = server_roles(uri)[name]
     assert (held["description"], role_members(uri, held["id"])) == ("BI dashboards", [carol.username])
-    R.delete(first.id, first.outs)
+    stack.delete(ROLE, first_id, first_state)
+    assert name not in server_roles(uri)
 
 
-def test_permission_and_role_checks(uri: str, model_name: str) -> None:
-    bad = failures(
-        P,
-        {
-            "tracking_uri": uri,
-            "principal_kind": "group",
-            "principal": " x",
-            "model": model_name,
-            "level": "OWNER",
-        },
+def test_a_role_grant_without_the_role_is_a_clear_error(
+    mrgov: Mrgov, uri: str, model_name: str, make_versions: Callable[..., list[str]]
+) -> None:
+    make_versions(model_name, "full")
+    inputs = _perms(mrgov, model_name, roles={"it_no_such_role": "READ"})
+    assert mrgov.refusal("create", MP, inputs) == (
+        f"roles.it_no_such_role: MLflow role 'it_no_such_role' does not exist in workspace 'default' on "
+        f"{uri}; declare it (mrgov:auth:Role)"
     )
-    assert set(bad) == {"principal_kind", "principal", "level"}
-    assert "reserved '__user_' prefix" in failures(R, {"tracking_uri": uri, "name": "__user_7__"})["name"]
-    assert _grant(uri, "USER", "a@b.c", model_name, "read")["level"] == "READ"
+
+
+def test_permission_and_role_checks(mrgov: Mrgov, make_mrgov: Callable[..., Mrgov], model_name: str) -> None:
+    bad = mrgov.failures(
+        MP, {"model": model_name, "users": {" x": "READ"}, "roles": {"r": "OWNER", "__user_7__": "READ"}}
+    )
+    assert set(bad) == {"users. x", "roles.r", "roles.__user_7__"}
+    assert "without surrounding spaces" in bad["users. x"]
+    assert bad["roles.r"] == "got 'OWNER'; allowed: READ, USE, EDIT, MANAGE"
+    assert "reserved '__user_' form" in bad["roles.__user_7__"]
+    assert "reserved '__user_' prefix" in mrgov.failures(ROLE, {"name": "__user_7__"})["name"]
+    assert mrgov.failures(ROLE, {"name": "r", "members": ["a", " "]}) == {
+        "members": "must be a list of usernames, got [' ', 'a']"
+    }
+    assert _perms(mrgov, model_name, users={"a@b.c": "read"})["users"] == {"a@b.c": "READ"}
+    uc = make_mrgov(registryUri="databricks-uc")
+    assert "databricks.Grants" in uc.failures(MP, {"model": "c.s.m", "users": {"a": "READ"}})["model"]
+    assert "identity provider" in uc.failures(ROLE, {"name": "r"})["name"]
