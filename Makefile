@@ -6,7 +6,7 @@ STACK ?= local
 PULUMI := scripts/pulumi.sh
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv engine mlflow-up mlflow-down train up down preview test lint clean
+.PHONY: help venv engine mlflow-up mlflow-down train up down preview migrate test lint clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -42,6 +42,9 @@ down: venv engine ## pulumi destroy on the local stack, then stop the server
 
 preview: venv engine ## pulumi preview --diff on STACK (default local)
 	$(PULUMI) preview --diff --stack $(STACK)
+
+migrate: venv engine ## Upgrade STACK's state from the dynamic providers to the mrgov provider (idempotent)
+	@$(PY) -m localdev.migrate --stack $(STACK)
 
 .PHONY: preview-all new-env
 preview-all: venv engine ## Preview every stack with the policy pack; Markdown summary in .state/preview-all.md
