@@ -297,7 +297,7 @@ def _key_changes(path: str, old: Any, new: Any, replace: bool) -> list[Change]:
             else:
                 found.extend(_key_changes(sub, old[key], new[key], replace))
         return found
-    empty: tuple[Any, ...] = (None, {}, "")
+    empty: tuple[Any, ...] = (None, {}, "", [])
     if old == new or (old in empty and new in empty):
         return []
     if old in empty:

@@ -69,7 +69,7 @@ def engine_bin() -> str:
 def copy_project(dest: Path) -> Path:
     """A temporary copy of the program: sources, Pulumi.yaml and stack files, with the venv linked."""
     dest.mkdir(parents=True, exist_ok=True)
-    for item in ["__main__.py", "Pulumi.yaml", "components"]:
+    for item in ["__main__.py", "Pulumi.yaml", "components", "provider"]:
         src = ROOT / item
         if src.is_dir():
             shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))

@@ -126,8 +126,10 @@ class ModelPermissions(Resource[ModelPermissionsProps]):
         if props is not None:  # refresh: the declared principals only
             users = {u: lvl for u, lvl in users.items() if u in props.users}
             roles = {r: lvl for r, lvl in roles.items() if r in props.roles}
-        elif not users and not roles:
-            return None
+        else:  # import: every grant on the model, but the deployer's own, which is never managed
+            users.pop(caller_username() or "", None)
+            if not users and not roles:
+                return None
         return Perms(model=model, users=users, roles=roles, workspace=workspace)
 
     # -- applying a change ---------------------------------------------------------------------

@@ -96,6 +96,19 @@ def registry(
         reg.stop()
 
 
+OUR_MODULES = ("mrgov:registry:", "mrgov:auth:")
+
+
+def type_of(urn: str) -> str:
+    """A URN's own type token (its type part also names the parents' types)."""
+    return urn.split("::")[-2].rsplit("$", 1)[-1]
+
+
+def is_ours(urn: str) -> bool:
+    """True for a resource of the mrgov provider (not a component, provider instance or the stack)."""
+    return type_of(urn).startswith(OUR_MODULES)
+
+
 @dataclass
 class LocalStack:
     """The `local` stack in a temporary project copy, its registry, and the proxy in front of it."""
@@ -119,10 +132,11 @@ class LocalStack:
         return self.cli.run("up", "--yes", "--skip-preview", *extra, check=check)
 
     def preview_steps(self, *extra: str) -> list[dict[str, Any]]:
-        """The steps of `pulumi preview --json`, without the stack and components."""
+        """The steps of `pulumi preview --json` on the mrgov provider's resources (no stack, components
+        or provider instances)."""
         out = self.cli.run("preview", "--json", *extra).stdout
         steps: list[dict[str, Any]] = json.loads(out).get("steps", [])
-        return [s for s in steps if "pulumi-python:dynamic" in s["urn"]]
+        return [s for s in steps if is_ours(s["urn"])]
 
     def resources(self) -> list[dict[str, Any]]:
         """The resources in the state (`pulumi stack export`)."""

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from components.mlflow.client import AuthClient
 from components.spec import StackSpec
-from tests.e2e.conftest import LocalStack
+from provider.registry.client import AuthClient
+from tests.e2e.conftest import LocalStack, is_ours, type_of
 
 pytestmark = pytest.mark.e2e
 
@@ -74,12 +74,16 @@ def test_create_lists_everything_then_up_creates_it(local_stack: LocalStack) -> 
     assert {s["op"] for s in steps} == {"create"}, [(s["op"], s["urn"]) for s in steps]
     planned = {s["urn"] for s in steps}
     spec = local_stack.spec()
-    kinds = [s["urn"].split("::")[-2].rsplit("$", 1)[-1] for s in steps]
-    assert kinds.count("pulumi-python:dynamic/mrgov:RegisteredModel") == len(spec.models)
+    kinds = [type_of(s["urn"]) for s in steps]
+    # One model, its metadata and its permissions per model; one role per group.
+    assert kinds.count("mrgov:registry:RegisteredModel") == len(spec.models)
+    assert kinds.count("mrgov:registry:ModelMetadata") == len(spec.models)
+    assert kinds.count("mrgov:auth:ModelPermissions") == len(spec.models)
+    assert kinds.count("mrgov:auth:Role") == 3
 
     local_stack.up()
-    dynamic = {r["urn"] for r in local_stack.resources() if "pulumi-python:dynamic" in r["urn"]}
-    assert dynamic == planned
+    ours = {r["urn"] for r in local_stack.resources() if is_ours(r["urn"])}
+    assert ours == planned
     assert_server_matches(local_stack, spec)
 
 
@@ -94,7 +98,7 @@ def test_second_up_changes_nothing_and_writes_nothing(local_stack: LocalStack) -
     print(f"no-op up: {len(local_stack.proxy.requests)} requests, 0 writes")
 
 
-def test_one_pin_one_description_one_tag_are_three_updates(local_stack: LocalStack) -> None:
+def test_one_pin_one_description_one_tag_are_three_updates_of_one_key_each(local_stack: LocalStack) -> None:
     local_stack.up()
     local_stack.set("mrgov:models.cost_anomaly_detector.aliases.Champion", "1")
     local_stack.set("mrgov:models.budget_forecaster.description", "Budget Forecaster, v2 of the docs.")
@@ -102,12 +106,12 @@ def test_one_pin_one_description_one_tag_are_three_updates(local_stack: LocalSta
 
     changed = [s for s in local_stack.preview_steps("--diff") if s["op"] != "same"]
     assert sorted(s["op"] for s in changed) == ["update", "update", "update"], changed
-    names = sorted(s["urn"].rsplit("::", 1)[-1] for s in changed)
-    assert names == [
-        "registry-mlflow-budget_forecaster",
-        "registry-mlflow-cost_anomaly_detector-alias-Champion",
-        "registry-mlflow-failure_predictor-tags",
-    ]
+    keys = {s["urn"].rsplit("::", 1)[-1]: sorted(s.get("detailedDiff") or {}) for s in changed}
+    assert keys == {
+        "registry-mlflow-budget_forecaster": ["description"],
+        "registry-mlflow-cost_anomaly_detector-metadata": ['aliases["Champion"]'],
+        "registry-mlflow-failure_predictor-metadata": ['tags["algorithm"]'],
+    }
 
     local_stack.up()
     client = local_stack.registry.client()
@@ -127,8 +131,8 @@ def test_drift_is_shown_and_restored_and_unmanaged_aliases_survive(local_stack: 
     drifted = [s for s in local_stack.preview_steps("--refresh") if s["op"] not in ("same", "refresh")]
     names = sorted(s["urn"].rsplit("::", 1)[-1] for s in drifted)
     assert names == [
-        "registry-mlflow-budget_forecaster-tags",
-        "registry-mlflow-cost_anomaly_detector-alias-Champion",
+        "registry-mlflow-budget_forecaster-metadata",
+        "registry-mlflow-cost_anomaly_detector-metadata",
     ]
 
     local_stack.up("--refresh")
@@ -204,6 +208,7 @@ def test_bad_config_fails_preview_and_creates_nothing(
         out = result.stdout + result.stderr
         assert message in out, out
         assert "Pulumi.local.yaml mrgov:" in out
+        assert "Traceback" not in out
     assert local_stack.resources() == [] or all(
         r["type"] == "pulumi:pulumi:Stack" for r in local_stack.resources()
     )
@@ -254,6 +259,7 @@ def test_server_stopped_mid_up_fails_clearly_then_converges(local_stack: LocalSt
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode != 0, out
     assert re.search(r"(Connection refused|Max retries exceeded|upstream unreachable|502)", out), out
+    assert "Traceback" not in out
 
     local_stack.registry.restart()
     local_stack.up()
