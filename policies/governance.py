@@ -2,9 +2,10 @@
 
 The stack spec checks a stack's *config* before anything is registered; this module checks *resources*,
 so the same rules hold for programs that never use our spec (a notebook job that registers a model with
-pulumi_databricks, a team's own Pulumi program). It is pure: resources come in as `Res` values (type,
-name, URN, plain inputs, protect), findings go out as `Finding` values. `policies/__main__.py` wraps it
-in a pulumi-policy PolicyPack; unit tests call it directly.
+pulumi_databricks, a team's own Pulumi program on the mrgov provider). It is pure: resources come in as
+`Res` values (type, name, URN, plain inputs, protect, and the provider resource they use), findings go
+out as `Finding` values. `policies/pack.py` wraps it in a pulumi-policy PolicyPack; unit tests call it
+directly.
 
 One implementation of each rule: every check here calls components/rules.py, either a single-value
 check (`privilege_problem`, `alias_problem`, ...) or the rule function itself (`Rule.check`) run on a
@@ -12,6 +13,12 @@ small config document built from the resource's inputs (`_evaluate`). So the ids
 messages are the spec's, word for word. What only a resource graph can show (the same model declared by
 two resources, grants that take MANAGE from the deployer) is checked here, under the rule id it
 belongs to.
+
+The mrgov resources are those of our provider (provider/), by the type tokens of their declarations:
+`mrgov:registry:RegisteredModel`, `mrgov:registry:ModelMetadata` (one per model: tags, alias pins,
+version descriptions and version tags as maps), `mrgov:auth:ModelPermissions` (one per model: user and
+role levels as maps), `mrgov:auth:Role`, and the provider resource `pulumi:providers:mrgov`, which holds
+the registry URI (`registryUri: databricks-uc` for Unity Catalog) and the credentials.
 
 Rules that only make sense on the spec's own config (`model-schema`, `unknown-role`,
 `create-model-creators`: they need the spec's roles and schema declarations) are listed in
@@ -29,6 +36,14 @@ from pydantic import ValidationError
 
 from components import rules
 from components.spec import DEPLOYER_PRIVILEGES, GovernanceConfig, StackConfig
+from provider.auth.model_permissions import ModelPermissionsProps
+from provider.auth.role import RoleProps
+from provider.auth.snapshot import DEFAULT_WORKSPACE
+from provider.config import ProviderConfig
+from provider.declare import specs
+from provider.limits import is_uc
+from provider.registry.model_metadata import ModelMetadataProps
+from provider.registry.registered_model import RegisteredModelProps
 
 PACK_NAME = "mrgov"
 
@@ -39,11 +54,10 @@ Kind = Literal[
     "grants",
     "grant",
     "databricks_provider",
+    "mrgov_provider",
     "mlflow_model",
-    "model_tags",
-    "model_alias",
-    "version_description",
-    "mlflow_permission",
+    "model_metadata",
+    "model_permissions",
     "mlflow_role",
 ]
 
@@ -54,17 +68,13 @@ TYPES: Mapping[str, Kind] = {
     "databricks:index/grants:Grants": "grants",
     "databricks:index/grant:Grant": "grant",
     "pulumi:providers:databricks": "databricks_provider",
-    # Our dynamic resources (components/mlflow) declare a module and a name, hence these type tokens.
-    "pulumi-python:dynamic/mrgov:RegisteredModel": "mlflow_model",
-    "pulumi-python:dynamic/mrgov:ModelTags": "model_tags",
-    "pulumi-python:dynamic/mrgov:ModelAlias": "model_alias",
-    "pulumi-python:dynamic/mrgov:VersionDescription": "version_description",
-    "pulumi-python:dynamic/mrgov:Permission": "mlflow_permission",
-    "pulumi-python:dynamic/mrgov:Role": "mlflow_role",
+    # The mrgov provider's own resources (provider/), by the tokens their declarations carry.
+    ProviderConfig.TOKEN: "mrgov_provider",
+    RegisteredModelProps.TOKEN: "mlflow_model",
+    ModelMetadataProps.TOKEN: "model_metadata",
+    ModelPermissionsProps.TOKEN: "model_permissions",
+    RoleProps.TOKEN: "mlflow_role",
 }
-GENERIC_DYNAMIC = "pulumi-python:dynamic:Resource"
-"""A program that wraps our providers in a plain `pulumi.dynamic.Resource` gets this type; such
-resources are told apart by their inputs (see `kind_of`)."""
 
 KIND_LABEL: Mapping[Kind, str] = {
     "catalog": "databricks.Catalog",
@@ -73,13 +83,22 @@ KIND_LABEL: Mapping[Kind, str] = {
     "grants": "databricks.Grants",
     "grant": "databricks.Grant",
     "databricks_provider": "databricks provider",
+    "mrgov_provider": "mrgov provider",
     "mlflow_model": "mrgov RegisteredModel",
-    "model_tags": "mrgov ModelTags",
-    "model_alias": "mrgov ModelAlias",
-    "version_description": "mrgov VersionDescription",
-    "mlflow_permission": "mrgov Permission",
+    "model_metadata": "mrgov ModelMetadata",
+    "model_permissions": "mrgov ModelPermissions",
     "mlflow_role": "mrgov Role",
 }
+
+DATABRICKS_KINDS: frozenset[Kind] = frozenset(
+    ("catalog", "schema", "uc_model", "grants", "grant", "databricks_provider")
+)
+"""The pulumi-databricks resources we know: a stack that has any of them targets Unity Catalog."""
+
+PROVIDER_SECRET_INPUTS: frozenset[str] = frozenset(s.name for s in specs(ProviderConfig) if s.role.secret)
+"""The mrgov provider's credential inputs (`password`, `token`). It declares them secret, and its SDK
+(provider/sdk.py) always sends them as Pulumi secrets, so they are encrypted in the state and masked in
+previews: that is how a stack's secret config (`target.passwordSecret`) reaches the provider."""
 
 # The securables a Grants/Grant resource can name that our rules know the privileges of.
 GRANT_SECURABLES: tuple[tuple[str, rules.Securable], ...] = (
@@ -108,6 +127,8 @@ class Res:
     """One resource as a policy sees it: its type, logical name, URN, inputs and `protect` option.
 
     `props` holds plain values (dicts, lists, text, numbers); a value unknown during preview is UNKNOWN.
+    `provider` is the provider resource it is registered with (its type, name, URN and inputs), when
+    the engine says; None when it does not.
     """
 
     type: str
@@ -115,6 +136,7 @@ class Res:
     urn: str = ""
     props: Mapping[str, Any] = field(default_factory=dict)
     protect: bool = False
+    provider: Res | None = None
 
     @property
     def stack(self) -> str:
@@ -124,7 +146,7 @@ class Res:
 
     @property
     def kind(self) -> Kind | None:
-        return kind_of(self.type, self.props)
+        return kind_of(self.type)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.props.get(key, default)
@@ -133,6 +155,13 @@ class Res:
         """The input as text; None if it is missing, unknown or not text."""
         value = self.props.get(key)
         return value if isinstance(value, str) else None
+
+    def mapping(self, key: str) -> Mapping[str, Any] | None:
+        """A map input (`{}` when it is missing or null); None when it is unknown or not a map."""
+        value = self.props.get(key)
+        if value is None:
+            return {}
+        return value if isinstance(value, Mapping) else None
 
     @property
     def label(self) -> str:
@@ -153,27 +182,9 @@ class Finding:
     urn: str = ""
 
 
-def kind_of(type_: str, props: Mapping[str, Any]) -> Kind | None:
-    """Which of the resources we govern this is, or None for anything else."""
-    if type_ in TYPES:
-        return TYPES[type_]
-    if type_ != GENERIC_DYNAMIC:
-        return None
-    # The inputs of components/mlflow's providers, most specific first.
-    keys = set(props)
-    if "principal_kind" in keys and "level" in keys:
-        return "mlflow_permission"
-    if {"model", "alias", "version"} <= keys:
-        return "model_alias"
-    if {"model", "version", "description"} <= keys:
-        return "version_description"
-    if {"model", "tags"} <= keys:
-        return "model_tags"
-    if {"registry_uri", "name"} <= keys:
-        return "mlflow_model"
-    if {"tracking_uri", "name", "workspace"} <= keys:
-        return "mlflow_role"
-    return None
+def kind_of(type_: str) -> Kind | None:
+    """Which of the resources we govern this type token is, or None for anything else."""
+    return TYPES.get(type_)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -217,7 +228,9 @@ def _finding(rule_id: str, res: Res, message: str) -> Finding:
 
 
 def _plain_map(value: Any) -> dict[str, str] | None:
-    """A {text: text} map of known values, or None when the map itself is unknown or not a map."""
+    """A {text: text} map of known values (`{}` for null), or None when it is unknown or not a map."""
+    if value is None:
+        return {}
     if not isinstance(value, Mapping):
         return None
     return {str(k): str(v) for k, v in value.items() if known(v) and v is not None}
@@ -239,13 +252,42 @@ def model_full_name(res: Res) -> str | None:
         return ".".join(p for p in parts if p) if all(parts) else None
     if kind == "mlflow_model":
         return res.text("name")
-    if kind in ("model_tags", "model_alias", "version_description"):
+    if kind in ("model_metadata", "model_permissions"):
         return res.text("model")
     return None
 
 
-def _is_uc_registry(uri: str) -> bool:
-    return uri == "databricks-uc" or uri.startswith("databricks-uc://")
+def provider_registry(provider: Res | None) -> str | None:
+    """The registry a mrgov provider resource's inputs name, or None when they do not say.
+
+    As the provider resolves it (provider/config.py `connect`): `registryUri`, else the tracking server
+    itself. A `databricks` tracking URI without a `registryUri` does not say (MLflow reads the registry
+    from MLFLOW_REGISTRY_URI, often `databricks-uc`), nor does a provider configured from the
+    environment, nor a value unknown during preview.
+    """
+    if provider is None or provider.kind != "mrgov_provider":
+        return None
+    registry, tracking = provider.get("registryUri"), provider.get("trackingUri")
+    if isinstance(registry, str) and registry:
+        return registry
+    if registry in (None, "") and isinstance(tracking, str) and re.match(r"^https?://", tracking):
+        return tracking
+    return None
+
+
+def on_unity_catalog(res: Res, resources: Sequence[Res]) -> bool:
+    """True when `res` (a ModelMetadata) goes to a Unity Catalog registry: its provider's `registryUri`
+    is `databricks-uc`.
+
+    Stack policies get each resource with its provider resource (the engine sends it, default
+    providers too). When the provider's inputs do not name the registry (see `provider_registry`), or
+    no provider came with the resource, the answer is whether the stack has pulumi-databricks resources,
+    as the stacks of this project's Databricks target do and its MLflow target never does.
+    """
+    registry = provider_registry(res.provider)
+    if registry is not None:
+        return is_uc(registry)
+    return any(r.kind in DATABRICKS_KINDS for r in resources)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -297,50 +339,40 @@ def check_model_description(res: Res, _config: Config) -> Iterator[Finding]:
 
 
 def _resource_tags(res: Res) -> tuple[str, dict[str, str] | None] | None:
-    """(input name, tags) of a resource that sets model tags; tags are None while unknown."""
-    prop = {"model_tags": "tags", "mlflow_model": "initial_tags"}.get(res.kind or "")
+    """(input name, tags) of a resource that sets a model's tags; tags are None while unknown."""
+    prop = {"model_metadata": "tags", "mlflow_model": "initialTags"}.get(res.kind or "")
     if prop is None:
         return None
-    value = res.get(prop)
-    return prop, {} if value is None else _plain_map(value)
+    return prop, _plain_map(res.get(prop))
 
 
-def check_tag_limits(res: Res, _config: Config) -> Iterator[Finding]:
-    found = _resource_tags(res)
-    if found is None or found[1] is None:
-        return
-    prop, tags = found
-    for v in _evaluate("tag-limits", {"models": {"model": {"tags": tags}}}, res.stack):
-        where = f"{prop}.{v.path[3]}" if len(v.path) > 3 else prop
-        yield _finding("tag-limits", res, f"{where}: {v.message}")
+def _aliases_of(res: Res) -> Mapping[str, Any] | None:
+    """A ModelMetadata's alias pins {alias: version}; None for other resources or while unknown."""
+    return res.mapping("aliases") if res.kind == "model_metadata" else None
 
 
 def check_alias_name(res: Res, _config: Config) -> Iterator[Finding]:
-    alias = res.text("alias") if res.kind == "model_alias" else None
-    problem = rules.alias_problem(alias) if alias is not None else None
-    if problem:
-        yield _finding("alias-name", res, problem)
+    for alias in _aliases_of(res) or {}:
+        problem = rules.alias_problem(alias)
+        if problem:
+            yield _finding("alias-name", res, problem)
 
 
 def check_alias_version(res: Res, _config: Config) -> Iterator[Finding]:
-    if res.kind != "model_alias" or "version" not in res.props or not known(res.get("version")):
-        return
-    problem = rules.version_problem(res.get("version"))
-    if problem:
-        yield _finding("alias-version", res, f"alias {res.text('alias')!r}: {problem}")
+    for alias, version in (_aliases_of(res) or {}).items():
+        problem = rules.version_problem(version) if known(version) else None
+        if problem:
+            yield _finding("alias-version", res, f"alias {alias!r}: {problem}")
 
 
 def check_version_description(res: Res, _config: Config) -> Iterator[Finding]:
-    if res.kind != "version_description":
+    described = res.mapping("versionDescriptions") if res.kind == "model_metadata" else None
+    texts = {str(k): t if isinstance(t, str) else "" for k, t in (described or {}).items() if known(t)}
+    if not texts:
         return
-    version, text = res.get("version"), res.get("description")
-    if not known(version) or not known(text):
-        return
-    doc = {
-        "models": {"model": {"versionDescriptions": {str(version): text if isinstance(text, str) else ""}}}
-    }
+    doc = {"models": {"model": {"versionDescriptions": texts}}}
     for v in _evaluate("version-description", doc, res.stack):
-        yield _finding("version-description", res, f"version {version}: {v.message}")
+        yield _finding("version-description", res, f"version {v.path[3]}: {v.message}")
 
 
 @dataclass(frozen=True)
@@ -438,42 +470,56 @@ def check_principal_name(res: Res, config: Config) -> Iterator[Finding]:
     if res.kind in ("grants", "grant"):
         yield from _grant_rule("principal-name", res, config)
         return
-    key = {"mlflow_permission": "principal", "mlflow_role": "name"}.get(res.kind or "")
-    if key is None or not known(res.get(key)):
-        return
-    name = res.get(key) if isinstance(res.get(key), str) else ""
-    doc = {"roles": {"role": {"principals": [{"name": name, "kind": "group"}]}}}
-    for v in _evaluate("principal-name", doc, res.stack):
-        yield _finding("principal-name", res, f"{key} {v.message}")
+    names: list[tuple[str, Any]] = []
+    if res.kind == "model_permissions":
+        # Each user and role a ModelPermissions gives a level to.
+        names = [(f"{prop} key", name) for prop in ("users", "roles") for name in res.mapping(prop) or {}]
+    elif res.kind == "mlflow_role" and known(res.get("name")):
+        names = [("name", res.get("name"))]
+    for where, name in names:
+        doc = {
+            "roles": {
+                "role": {"principals": [{"name": name if isinstance(name, str) else "", "kind": "group"}]}
+            }
+        }
+        for v in _evaluate("principal-name", doc, res.stack):
+            shown = f"{where} {name!r}" if where != "name" else where
+            yield _finding("principal-name", res, f"{shown} {v.message}")
+
+
+_DATABRICKS_TRACKING = re.compile(r"^databricks(://\S+)?$")
+"""The Databricks workspace as MLflow's tracking URI (`databricks`, `databricks://<profile>`)."""
 
 
 def check_tracking_uri(res: Res, _config: Config) -> Iterator[Finding]:
-    key = {
-        "mlflow_model": "registry_uri",
-        "model_tags": "registry_uri",
-        "model_alias": "registry_uri",
-        "version_description": "registry_uri",
-        "mlflow_permission": "tracking_uri",
-        "mlflow_role": "tracking_uri",
-    }.get(res.kind or "")
-    if key is None:
+    # The registry a mrgov resource speaks to is its provider's: the check is on the provider resource.
+    if res.kind != "mrgov_provider":
         return
-    uri = res.get(key)
-    if not isinstance(uri, str) or _is_uc_registry(uri):
-        return
-    doc = {"target": {"kind": "mlflow", "trackingUri": uri}}
-    for v in _evaluate("tracking-uri", doc, res.stack):
-        yield _finding("tracking-uri", res, f"{key} {v.message}")
+    registry = res.text("registryUri")
+    uc = registry is not None and is_uc(registry)
+    for key in ("registryUri", "trackingUri"):
+        uri = res.text(key)
+        if not uri or (key == "registryUri" and uc):
+            continue
+        if key == "trackingUri" and uc and _DATABRICKS_TRACKING.match(uri):
+            continue  # Unity Catalog's registry with its workspace as the tracking server
+        doc = {"target": {"kind": "mlflow", "trackingUri": uri}}
+        for v in _evaluate("tracking-uri", doc, res.stack):
+            yield _finding("tracking-uri", res, f"{key} {v.message}")
 
 
 def check_plaintext_credentials(res: Res, _config: Config) -> Iterator[Finding]:
     if res.kind is None:
         return
     # Credentials in resource inputs end up in the state (and, unless secret, in clear in previews).
+    # The mrgov provider's own credential inputs are declared secret and always sent as secrets by its
+    # SDK (PROVIDER_SECRET_INPUTS); the pack is given inputs with the secret marker taken off, so it
+    # cannot tell those apart from clear text, and lets them be. Any other credential input is refused.
+    exempt = PROVIDER_SECRET_INPUTS if res.kind == "mrgov_provider" else frozenset()
     present = {
         k: v
         for k, v in res.props.items()
-        if v not in (None, "") and k.replace("_", "").lower() in rules.CREDENTIAL_KEYS
+        if v not in (None, "") and k not in exempt and k.replace("_", "").lower() in rules.CREDENTIAL_KEYS
     }
     for v in rules.check_raw({"target": present}):
         yield _finding("no-plaintext-credentials", res, f"input {v.path[-1]!r}: {v.message}")
@@ -540,20 +586,58 @@ def check_required_tags(resources: Sequence[Res], config: Config) -> Iterator[Fi
             yield _finding("required-tags", declared_by[0], v.message)
 
 
-def _declared_names(res: Res) -> tuple[str, str, str] | None:
-    """(what, name as shown, key to compare) for resources that declare a named thing."""
+def _tag_limit_findings(res: Res, prop: str, value: Any) -> Iterator[Finding]:
+    tags = _plain_map(value)
+    if tags is None:
+        return  # not known yet in preview
+    for v in _evaluate("tag-limits", {"models": {"model": {"tags": tags}}}, res.stack):
+        where = f"{prop}.{v.path[3]}" if len(v.path) > 3 else prop
+        yield _finding("tag-limits", res, f"{where}: {v.message}")
+
+
+def check_tag_limits(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
+    # Unity Catalog's limits, so they apply to the ModelMetadata that goes to Unity Catalog: its model's
+    # tags and its versions' tags. A stack rule, not a resource rule: when the provider's inputs do not
+    # name the registry (a provider configured from the environment) or no provider came with the
+    # resource, a resource policy could not look further, while a stack policy falls back to whether
+    # the stack has databricks resources (`on_unity_catalog`).
+    for res in resources:
+        if res.kind != "model_metadata" or not on_unity_catalog(res, resources):
+            continue
+        yield from _tag_limit_findings(res, "tags", res.get("tags"))
+        for version, tags in sorted((res.mapping("versionTags") or {}).items()):
+            if known(tags):
+                yield from _tag_limit_findings(res, f"versionTags.{version}", tags)
+
+
+def _declared_names(res: Res) -> Iterator[tuple[str, str, str]]:
+    """(what, name as shown, key to compare) for each named thing a resource declares."""
     name = model_full_name(res)
     if res.kind in ("uc_model", "mlflow_model") and name:
-        return "model", name, name.lower()
-    if res.kind == "model_alias" and name and res.text("alias"):
-        shown = f"{name}@{res.text('alias')}"
-        return "alias", shown, shown.lower()
+        yield "model", name, name.lower()
+    if res.kind == "model_metadata" and name:
+        seen: set[str] = set()  # within one resource, the spec's own check reports it
+        for alias in _aliases_of(res) or {}:
+            shown = f"{name}@{alias}"
+            if shown.lower() not in seen:
+                seen.add(shown.lower())
+                yield "alias", shown, shown.lower()
     if res.kind == "catalog" and res.text("name"):
-        return "catalog", res.text("name") or "", (res.text("name") or "").lower()
+        yield "catalog", res.text("name") or "", (res.text("name") or "").lower()
     if res.kind == "schema" and res.text("catalogName") and res.text("name"):
         shown = f"{res.text('catalogName')}.{res.text('name')}"
-        return "schema", shown, shown.lower()
-    return None
+        yield "schema", shown, shown.lower()
+
+
+def _alias_duplicates(res: Res) -> Iterator[Finding]:
+    """Two pins of one ModelMetadata whose aliases differ only in case."""
+    aliases = _aliases_of(res)
+    if not aliases:
+        return
+    doc = {"models": {"model": {"description": "-", "aliases": dict.fromkeys(aliases, 1)}}}
+    for v in _evaluate("unique-names", doc, res.stack):
+        if "aliases" in v.path:
+            yield _finding("unique-names", res, f"aliases.{v.path[-1]}: {v.message}")
 
 
 def _grant_list_duplicates(res: Res) -> Iterator[Finding]:
@@ -577,9 +661,7 @@ def check_unique_names(resources: Sequence[Res], _config: Config) -> Iterator[Fi
     # two resources that manage one model (or one alias) fight over it on every `up`.
     groups: dict[tuple[str, str], list[tuple[str, Res]]] = {}
     for res in resources:
-        declared = _declared_names(res)
-        if declared is not None:
-            what, shown, key = declared
+        for what, shown, key in _declared_names(res):
             groups.setdefault((what, key), []).append((shown, res))
     for (what, _key), found in sorted(groups.items()):
         if len(found) < 2:
@@ -614,24 +696,31 @@ def check_unique_names(resources: Sequence[Res], _config: Config) -> Iterator[Fi
     for res in resources:
         if res.kind in ("grants", "grant"):
             yield from _grant_list_duplicates(res)
+        yield from _alias_duplicates(res)
 
 
-def _aliases(resources: Sequence[Res]) -> dict[str, dict[str, Any]]:
-    """{model full name: {alias: version}} from ModelAlias resources (known values only)."""
+def _aliases(resources: Sequence[Res]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """({model full name: {alias: version}} from ModelMetadata pins, models whose pins are unknown)."""
     out: dict[str, dict[str, Any]] = {}
+    unknown: set[str] = set()
     for res in resources:
-        name, alias = model_full_name(res), res.text("alias")
-        if res.kind == "model_alias" and name and alias and known(res.get("version")):
-            out.setdefault(name, {})[alias] = res.get("version")
-    return out
+        name = model_full_name(res)
+        if res.kind != "model_metadata" or not name:
+            continue
+        aliases = _aliases_of(res)
+        if aliases is None:
+            unknown.add(name)
+        else:
+            out.setdefault(name, {}).update(aliases)
+    return out, unknown
 
 
 def check_production_alias(resources: Sequence[Res], config: Config) -> Iterator[Finding]:
     served = config.get("servedModels")
-    aliases = _aliases(resources)
+    aliases, unknown = _aliases(resources)
     for name, declared_by in sorted(_models(resources).items()):
         res = declared_by[0]
-        if res.stack not in _production_stacks(config):
+        if res.stack not in _production_stacks(config) or name in unknown:
             continue
         if served is not None and name not in served and _model_parts(name)[2] not in served:
             continue
@@ -645,23 +734,29 @@ def check_production_alias(resources: Sequence[Res], config: Config) -> Iterator
 
 
 def check_pinned_version_described(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
+    # A model's versions may be described by any of its ModelMetadata (there should be one).
     described: dict[str, dict[str, str]] = {}
     for res in resources:
         name = model_full_name(res)
-        if res.kind == "version_description" and name and known(res.get("version")):
-            text = res.get("description")
-            described.setdefault(name, {})[str(res.get("version"))] = text if isinstance(text, str) else ""
+        texts = res.mapping("versionDescriptions") if res.kind == "model_metadata" else None
+        if name and texts:
+            described.setdefault(name, {}).update(
+                {str(k): t if isinstance(t, str) else "" for k, t in texts.items() if known(t)}
+            )
     for res in resources:
-        name, alias = model_full_name(res), res.text("alias")
-        if res.kind != "model_alias" or not name or not alias or not known(res.get("version")):
+        name = model_full_name(res)
+        pins = {
+            alias: int(str(version))
+            for alias, version in (_aliases_of(res) or {}).items()
+            if known(version) and rules.version_problem(version) is None  # else alias-version reports it
+        }
+        if not name or not pins:
             continue
-        if rules.version_problem(res.get("version")) is not None:
-            continue  # alias-version reports it
         doc = {
             "models": {
                 _short(name): {
                     "description": "-",
-                    "aliases": {alias: int(str(res.get("version")))},
+                    "aliases": pins,
                     "versionDescriptions": described.get(name, {}),
                 }
             }
@@ -670,18 +765,31 @@ def check_pinned_version_described(resources: Sequence[Res], _config: Config) ->
             yield _finding("pinned-version-described", res, v.message)
 
 
+def _registry_key(res: Res) -> str:
+    """Which registry a resource is on, as far as its provider says: the URI, else the provider's URN."""
+    registry = provider_registry(res.provider)
+    if registry is not None:
+        return registry.rstrip("/")
+    return res.provider.urn if res.provider is not None else ""
+
+
+def _workspace(res: Res) -> str:
+    return res.text("workspace") or DEFAULT_WORKSPACE
+
+
 def check_role_principals(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
     granted = {
-        (r.text("tracking_uri"), r.text("principal"))
+        (_registry_key(r), _workspace(r), role)
         for r in resources
-        if r.kind == "mlflow_permission" and r.text("principal_kind") == "role"
+        if r.kind == "model_permissions"
+        for role in r.mapping("roles") or {}
     }
     for res in resources:
         # `members: None` leaves membership to an admin; an explicit empty list says "nobody".
         if (
             res.kind != "mlflow_role"
             or res.get("members") != []
-            or (res.text("tracking_uri"), res.text("name")) not in granted
+            or (_registry_key(res), _workspace(res), res.text("name")) not in granted
         ):
             continue
         role = res.text("name") or ""
@@ -791,7 +899,8 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
     PolicyRule(
         "required-tags",
         "stack",
-        "every registered model: the tags of its mrgov ModelTags plus its `initial_tags`",
+        "every registered model: the `tags` of its mrgov ModelMetadata plus the mrgov RegisteredModel's "
+        "`initialTags`",
         check_required_tags,
         {
             "requiredTags": {
@@ -803,16 +912,19 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
     ),
     PolicyRule(
         "tag-limits",
-        "resource",
-        "mrgov ModelTags `tags`; mrgov RegisteredModel `initial_tags`",
+        "stack",
+        "mrgov ModelMetadata `tags` and `versionTags` on Unity Catalog: its provider's `registryUri` is "
+        "`databricks-uc` (when the provider's inputs do not say: the stack has databricks resources)",
         check_tag_limits,
     ),
-    PolicyRule("alias-name", "resource", "mrgov ModelAlias `alias`", check_alias_name),
-    PolicyRule("alias-version", "resource", "mrgov ModelAlias `version`", check_alias_version),
+    PolicyRule("alias-name", "resource", "mrgov ModelMetadata: each key of `aliases`", check_alias_name),
+    PolicyRule(
+        "alias-version", "resource", "mrgov ModelMetadata: each value of `aliases`", check_alias_version
+    ),
     PolicyRule(
         "version-description",
         "resource",
-        "mrgov VersionDescription `version` and `description`",
+        "mrgov ModelMetadata: each key (version) and text of `versionDescriptions`",
         check_version_description,
     ),
     PolicyRule(
@@ -827,14 +939,16 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
     PolicyRule(
         "principal-name",
         "resource",
-        "databricks Grants and Grant `principal`; mrgov Permission `principal`; mrgov Role `name`",
+        "databricks Grants and Grant `principal`; mrgov ModelPermissions: each key of `users` and `roles`; "
+        "mrgov Role `name`",
         check_principal_name,
     ),
     PolicyRule(
         "unique-names",
         "stack",
-        "one resource per model, alias, catalog and schema (case-insensitive); one authoritative Grants per "
-        "securable, not mixed with Grant; each principal once per Grants, each privilege once per grant",
+        "one resource per model, alias (the keys of mrgov ModelMetadata `aliases`), catalog and schema "
+        "(case-insensitive); each alias once per ModelMetadata; one authoritative Grants per securable, not "
+        "mixed with Grant; each principal once per Grants, each privilege once per grant",
         check_unique_names,
     ),
     PolicyRule(
@@ -854,8 +968,8 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
     PolicyRule(
         "production-alias",
         "stack",
-        "in a production stack, every registered model (or those in `servedModels`) has a mrgov ModelAlias "
-        "`Production`",
+        "in a production stack, every registered model (or those in `servedModels`) has a `Production` key "
+        "in its mrgov ModelMetadata `aliases`",
         check_production_alias,
         {
             **_PRODUCTION_STACKS,
@@ -877,14 +991,15 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
     PolicyRule(
         "tracking-uri",
         "resource",
-        "mrgov resources: `registry_uri` / `tracking_uri` is an http(s) URL (or `databricks-uc`)",
+        "mrgov provider: `registryUri` and `trackingUri` are http(s) URLs, or `databricks-uc` (with a "
+        "`databricks` tracking URI)",
         check_tracking_uri,
     ),
     PolicyRule(
         "no-plaintext-credentials",
         "resource",
-        "databricks provider and mrgov resources: no password, token, secret, clientSecret, accessToken or "
-        "apiKey input",
+        "databricks provider, mrgov provider and resources: no password, token, secret, clientSecret, "
+        "accessToken or apiKey input (but the mrgov provider's secret `password` and `token`)",
         check_plaintext_credentials,
     ),
     PolicyRule(
@@ -898,13 +1013,15 @@ POLICY_RULES: tuple[PolicyRule, ...] = (
     PolicyRule(
         "role-principals",
         "stack",
-        "a mrgov Role with `members: []` that a mrgov Permission grants something to",
+        "a mrgov Role with `members: []` that a mrgov ModelPermissions lists in `roles` (same registry and "
+        "workspace)",
         check_role_principals,
     ),
     PolicyRule(
         "pinned-version-described",
         "stack",
-        "each mrgov ModelAlias has a mrgov VersionDescription for the version it pins",
+        "each version a mrgov ModelMetadata pins in `aliases` has a text in the model's "
+        "`versionDescriptions`",
         check_pinned_version_described,
     ),
 )

@@ -59,14 +59,21 @@ def plain(value: Any) -> Any:
 
 
 def to_res(resource: Any) -> Res:
-    """A Res from pulumi-policy's ResourceValidationArgs or PolicyResource."""
+    """A Res from pulumi-policy's ResourceValidationArgs, PolicyResource or PolicyProviderResource.
+
+    The first two carry the resource's provider (`provider`: a PolicyProviderResource with the
+    provider's type, name, URN and inputs) when the engine sends it; it does for explicit and default
+    providers alike, in resource and stack analysis.
+    """
     opts = getattr(resource, "opts", None)
+    provider = getattr(resource, "provider", None)
     return Res(
         type=resource.resource_type,
         name=resource.name,
         urn=resource.urn,
         props=plain(resource.props),
         protect=bool(getattr(opts, "protect", False)),
+        provider=to_res(provider) if provider is not None else None,
     )
 
 

@@ -1,8 +1,9 @@
 """The policy pack under the real engine: `pulumi preview|up --policy-pack policies`.
 
 The stack spec refuses bad config before any resource registers, so these tests use a small program of
-their own that declares our MLflow resources directly: the "program that does not use our spec" the pack
-exists for. The engine runs the pack through our language host's RunPlugin.
+their own that declares the mrgov provider's resources directly (provider.sdk, on an explicit
+`sdk.Provider`): the "program that does not use our spec" the pack exists for. The engine runs the pack
+through our language host's RunPlugin, and the provider from this checkout (`plugins` in Pulumi.yaml).
 """
 
 from __future__ import annotations
@@ -28,18 +29,21 @@ import os
 
 import pulumi
 
-from components.mlflow import ModelTags, ModelTagsArgs, RegisteredModel, RegisteredModelArgs
+from provider import sdk
 
-uri = os.environ["POLICY_TEST_TRACKING_URI"]
+# The server's URL; the credentials come from MLFLOW_TRACKING_USERNAME / _PASSWORD at call time.
+registry = sdk.Provider("registry", sdk.ProviderArgs(tracking_uri=os.environ["POLICY_TEST_TRACKING_URI"]))
 tags = {{"domain": "cost", "algorithm": "prophet", "model_type": "forecasting"}}
-model = RegisteredModel(
+model = sdk.RegisteredModel(
     "model",
-    RegisteredModelArgs(registry_uri=uri, name="{model}", description={description!r}, initial_tags=tags),
+    sdk.RegisteredModelArgs(name="{model}", description={description!r}, initial_tags=tags),
+    pulumi.ResourceOptions(provider=registry),
 )
-ModelTags(
-    "tags",
-    ModelTagsArgs(registry_uri=uri, model="{model}", tags=tags),
-    pulumi.ResourceOptions(depends_on=[model]),  # the model must exist before it is tagged
+sdk.ModelMetadata(
+    "metadata",
+    sdk.ModelMetadataArgs(model="{model}", tags=tags),
+    # The model must exist before its metadata is applied.
+    pulumi.ResourceOptions(provider=registry, parent=model, depends_on=[model]),
 )
 """
 
@@ -55,6 +59,10 @@ def program(tmp_path: Path, cli: PulumiCli, server: Server, *, description: str)
               name: python
               options:
                 virtualenv: {ROOT / ".venv"}
+            plugins:
+              providers:
+                - name: mrgov
+                  path: {ROOT / "provider"}
             """)
     )
     (project / "__main__.py").write_text(PROGRAM.format(model=MODEL, description=description))

@@ -2,7 +2,7 @@
 
 Each rule the pack applies has a passing and a failing case (`CASES`), asserted on rule id, severity
 and message text. Our own stacks, built under Pulumi mocks, must pass the pack; a program written
-straight against pulumi_databricks (no spec in between) must not.
+straight against pulumi_databricks or the mrgov provider (no spec in between) must not.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
+    PolicyProviderResource,
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
@@ -34,6 +35,12 @@ from components.mlflow.registry import MlflowRegistry, MlflowRegistryArgs
 from components.spec import build, load_stack_file
 from policies import governance, pack
 from policies.governance import POLICY_RULES, SPEC_ONLY, UNKNOWN, Finding, Res, evaluate
+from provider import sdk
+from provider.auth.model_permissions import ModelPermissionsProps
+from provider.auth.role import RoleProps
+from provider.config import ProviderConfig
+from provider.registry.model_metadata import ModelMetadataProps
+from provider.registry.registered_model import RegisteredModelProps
 from tests.unit.conftest import MockRun
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,20 +51,38 @@ UC_MODEL = "databricks:index/registeredModel:RegisteredModel"
 GRANTS = "databricks:index/grants:Grants"
 GRANT = "databricks:index/grant:Grant"
 PROVIDER = "pulumi:providers:databricks"
-MODEL = "pulumi-python:dynamic/mrgov:RegisteredModel"
-TAGS = "pulumi-python:dynamic/mrgov:ModelTags"
-ALIAS = "pulumi-python:dynamic/mrgov:ModelAlias"
-DESCRIPTION = "pulumi-python:dynamic/mrgov:VersionDescription"
-PERMISSION = "pulumi-python:dynamic/mrgov:Permission"
-ROLE = "pulumi-python:dynamic/mrgov:Role"
+MRGOV = ProviderConfig.TOKEN
+MODEL = RegisteredModelProps.TOKEN
+METADATA = ModelMetadataProps.TOKEN
+PERMISSIONS = ModelPermissionsProps.TOKEN
+ROLE = RoleProps.TOKEN
 
 URI = "http://127.0.0.1:5000"
 FULL = "dev_catalog.gold_features.cost_anomaly_detector"
+OTHER = "dev_catalog.gold_features.budget_forecaster"
 GOOD_TAGS = {"domain": "cost", "algorithm": "isolation_forest", "model_type": "anomaly_detection"}
 
 
-def r(type_: str, name: str = "r", /, *, stack: str = "dev", protect: bool = False, **props: Any) -> Res:
-    return Res(type_, name, f"urn:pulumi:{stack}::mrgov::{type_}::{name}", props, protect)
+def r(
+    type_: str,
+    name: str = "r",
+    /,
+    *,
+    stack: str = "dev",
+    protect: bool = False,
+    provider: Res | None = None,
+    **props: Any,
+) -> Res:
+    return Res(type_, name, f"urn:pulumi:{stack}::mrgov::{type_}::{name}", props, protect, provider)
+
+
+def mrgov_provider(name: str = "mlflow", stack: str = "dev", **props: Any) -> Res:
+    """A `pulumi:providers:mrgov` resource with these inputs (wire names)."""
+    return r(MRGOV, name, stack=stack, **props)
+
+
+MLFLOW = mrgov_provider(trackingUri=URI)
+UC = mrgov_provider("uc", registryUri="databricks-uc")
 
 
 def model(name: str = FULL, description: str = "Detects odd spend.", **kw: Any) -> Res:
@@ -66,23 +91,31 @@ def model(name: str = FULL, description: str = "Detects odd spend.", **kw: Any) 
         MODEL,
         kw.pop("res_name", "m"),
         stack=stack,
-        registry_uri=URI,
+        provider=kw.pop("provider", MLFLOW),
         name=name,
         description=description,
         **kw,
     )
 
 
-def tags(t: dict[str, Any], model_name: str = FULL) -> Res:
-    return r(TAGS, "t", registry_uri=URI, model=model_name, tags=t)
+def metadata(
+    model_name: str = FULL,
+    *,
+    res_name: str = "md",
+    stack: str = "dev",
+    provider: Res | None = MLFLOW,
+    **props: Any,
+) -> Res:
+    """A ModelMetadata on `model_name`; props are its wire inputs (tags, aliases, versionDescriptions)."""
+    return r(METADATA, res_name, stack=stack, provider=provider, model=model_name, **props)
 
 
-def alias(a: str = "Champion", v: Any = "3", model_name: str = FULL, stack: str = "dev") -> Res:
-    return r(ALIAS, f"alias-{a}", stack=stack, registry_uri=URI, model=model_name, alias=a, version=v)
+def permissions(model_name: str = FULL, *, provider: Res | None = MLFLOW, **props: Any) -> Res:
+    return r(PERMISSIONS, "perms", provider=provider, model=model_name, **props)
 
 
-def described(v: Any = "3", text: str = "Retrained.", model_name: str = FULL) -> Res:
-    return r(DESCRIPTION, f"v{v}", registry_uri=URI, model=model_name, version=v, description=text)
+def role(name: str, *, provider: Res | None = MLFLOW, **props: Any) -> Res:
+    return r(ROLE, f"role-{name}", provider=provider, name=name, **{"workspace": "default", **props})
 
 
 def grants(
@@ -102,7 +135,7 @@ def uc_model(**props: Any) -> Res:
 CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
     (
         "securable-name",
-        [r(CATALOG, name="dev_catalog"), r(SCHEMA, catalogName="dev_catalog", name="gold_features")],
+        [r(CATALOG, name="dev_catalog"), r(SCHEMA, catalogName="dev_catalog", name="gold_features"), model()],
         [r(SCHEMA, catalogName="dev_catalog", name="Gold-Features")],
         {},
         "schema name 'Gold-Features' is not a valid name; allowed: lowercase letters, digits and '_'",
@@ -123,31 +156,42 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
     ),
     (
         "required-tags",
-        [model(), tags(GOOD_TAGS)],
-        [model(initial_tags={"domain": "cost"}), tags({"model_type": "x"})],
+        [model(initialTags={"domain": "cost"}), metadata(tags=GOOD_TAGS)],
+        [model(initialTags={"domain": "cost"}), metadata(tags={"model_type": "x"})],
         {},
         "required tag 'algorithm' is missing or empty; allowed: every model carries domain, algorithm, "
         "model_type",
     ),
     (
         "tag-limits",
-        [tags(GOOD_TAGS), model(initial_tags={"team": "x" * 1000})],
-        [tags({"team.name": "platform"})],
+        [
+            metadata(provider=UC, tags=GOOD_TAGS, versionTags={"3": {"validated": "true"}}),
+            # Unity Catalog's limits, not MLflow's: on an MLflow server these tags are fine.
+            metadata(OTHER, res_name="md2", tags={"team.name": "x" * 2000}),
+            model(initialTags={"team.name": "platform"}),
+        ],
+        [metadata(provider=UC, tags={"team.name": "platform"})],
         {},
         "tags.team.name: tag key 'team.name' contains .; allowed: any characters except . , - = / :",
     ),
-    ("alias-name", [alias("Champion")], [alias("latest")], {}, "alias 'latest' is reserved by MLflow"),
+    (
+        "alias-name",
+        [metadata(aliases={"Champion": "3", "Production": "3"})],
+        [metadata(aliases={"Champion": "3", "latest": "3"})],
+        {},
+        "alias 'latest' is reserved by MLflow",
+    ),
     (
         "alias-version",
-        [alias(v="3"), alias(v=3)],
-        [alias(v="0")],
+        [metadata(aliases={"Champion": "3", "Production": 3})],
+        [metadata(aliases={"Champion": "3", "Production": "0"})],
         {},
-        "version '0' is not a model version; allowed: a positive integer such as 3",
+        "alias 'Production': version '0' is not a model version; allowed: a positive integer such as 3",
     ),
     (
         "version-description",
-        [described()],
-        [described(text=" ")],
+        [metadata(versionDescriptions={"2": "First.", "3": "Retrained."})],
+        [metadata(versionDescriptions={"2": "First.", "3": " "})],
         {},
         "version 3: is empty; allowed: a text saying what changed",
     ),
@@ -167,14 +211,18 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
     ),
     (
         "principal-name",
-        [grants(["EXECUTE"]), r(ROLE, tracking_uri=URI, name="ml_engineers", workspace="default")],
+        [
+            grants(["EXECUTE"]),
+            role("ml_engineers"),
+            permissions(users={"alice": "READ"}, roles={"ml_engineers": "EDIT"}),
+        ],
         [grants(["EXECUTE"], principal=" ")],
         {},
         "is empty; allowed: a name",
     ),
     (
         "unique-names",
-        [model(), model("dev_catalog.gold_features.budget_forecaster", res_name="m2")],
+        [model(), model(OTHER, res_name="m2"), metadata(aliases={"Champion": "3"})],
         [model(), model("dev_catalog.gold_features.Cost_Anomaly_Detector", res_name="m2")],
         {},
         "declared by 2 resources ('m', 'm2'); names are case-insensitive; allowed: each model once",
@@ -188,8 +236,8 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
     ),
     (
         "production-alias",
-        [model(stack="prod"), alias("Production", stack="prod")],
-        [model(stack="prod"), alias("Champion", stack="prod")],
+        [model(stack="prod"), metadata(stack="prod", aliases={"Production": "3"})],
+        [model(stack="prod"), metadata(stack="prod", aliases={"Champion": "3"})],
         {},
         "model is served in production environment 'prod' but pins no 'Production' alias",
     ),
@@ -202,23 +250,23 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
     ),
     (
         "tracking-uri",
-        [model(), r(ALIAS, registry_uri="databricks-uc", model=FULL, alias="Champion", version="1")],
         [
-            r(
-                PERMISSION,
-                tracking_uri="127.0.0.1:5000",
-                principal_kind="role",
-                principal="x",
-                model=FULL,
-                level="READ",
-            )
+            MLFLOW,
+            UC,
+            mrgov_provider("uc-profile", registryUri="databricks-uc://dev", trackingUri="databricks://dev"),
+            mrgov_provider("from-env"),  # MLFLOW_TRACKING_URI, read by the provider at call time
         ],
+        [mrgov_provider(trackingUri="127.0.0.1:5000")],
         {},
-        "tracking_uri '127.0.0.1:5000' is not a server URL; allowed: http://host:port or https://host",
+        "trackingUri '127.0.0.1:5000' is not a server URL; allowed: http://host:port or https://host",
     ),
     (
         "no-plaintext-credentials",
-        [r(PROVIDER, "p", host="https://adb-1.azuredatabricks.net", profile="dev")],
+        [
+            r(PROVIDER, "p", host="https://adb-1.azuredatabricks.net", profile="dev"),
+            # The mrgov provider's declared secret inputs: its SDK sends them as Pulumi secrets.
+            mrgov_provider(trackingUri=URI, username="admin", password="from-secret-config"),
+        ],
         [r(PROVIDER, "p", host="https://adb-1.azuredatabricks.net", token="dapi0123")],
         {},
         "input 'token': credentials never go in config in clear; allowed: the environment",
@@ -232,35 +280,15 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
     ),
     (
         "role-principals",
-        [
-            r(ROLE, "role", tracking_uri=URI, name="dashboards", workspace="default", members=["bi_user"]),
-            r(
-                PERMISSION,
-                tracking_uri=URI,
-                principal_kind="role",
-                principal="dashboards",
-                model=FULL,
-                level="READ",
-            ),
-        ],
-        [
-            r(ROLE, "role", tracking_uri=URI, name="dashboards", workspace="default", members=[]),
-            r(
-                PERMISSION,
-                tracking_uri=URI,
-                principal_kind="role",
-                principal="dashboards",
-                model=FULL,
-                level="READ",
-            ),
-        ],
+        [role("dashboards", members=["bi_user"]), permissions(roles={"dashboards": "READ"})],
+        [role("dashboards", members=[]), permissions(roles={"dashboards": "READ"})],
         {},
         "role 'dashboards' is granted privileges but has no principals",
     ),
     (
         "pinned-version-described",
-        [alias(v="3"), described(v="3")],
-        [alias(v="3"), described(v="2")],
+        [metadata(aliases={"Champion": "3"}, versionDescriptions={"3": "Retrained."})],
+        [metadata(aliases={"Champion": "3"}, versionDescriptions={"2": "Retrained."})],
         {},
         "version 3 is pinned by alias 'Champion' but has no description",
     ),
@@ -339,7 +367,7 @@ def test_rule_knobs_come_from_the_pack_config() -> None:
     found = evaluate(
         [
             model(stack="live"),
-            tags({"owner": "cost-team"}),
+            metadata(tags={"owner": "cost-team"}),
             grants(["ALL_PRIVILEGES"], principal="everyone"),
             grants(["ALL_PRIVILEGES"], principal="account users", name="g2", on="catalog"),
         ],
@@ -379,24 +407,109 @@ def test_unique_names_in_grants_and_grant_resources() -> None:
 def test_unknown_values_are_skipped_not_judged() -> None:
     pending = [
         model(name=UNKNOWN),
-        tags(UNKNOWN),
-        alias(v=UNKNOWN),
+        metadata(provider=UC, tags=UNKNOWN, aliases={"Champion": UNKNOWN}, versionTags={"3": UNKNOWN}),
+        metadata(OTHER, res_name="md2", aliases=UNKNOWN, versionDescriptions={"3": UNKNOWN}),
+        permissions(users=UNKNOWN, roles={"x": UNKNOWN}),
+        mrgov_provider(trackingUri=UNKNOWN, registryUri=UNKNOWN),
         r(GRANTS, "g", model=FULL, grants=[{"principal": UNKNOWN, "privileges": ["USE_MODEL"]}]),
     ]
     assert [f for f in evaluate(pending) if f.severity == "mandatory"] == []
+    # A model whose pins are not known yet is not said to lack Production.
+    prod = [model(stack="prod", protect=True), metadata(stack="prod", tags=GOOD_TAGS, aliases=UNKNOWN)]
+    assert evaluate(prod) == []
 
 
-def test_generic_dynamic_resources_are_told_apart_by_their_inputs() -> None:
-    generic = "pulumi-python:dynamic:Resource"
-    assert (
-        governance.kind_of(generic, {"registry_uri": URI, "name": FULL, "description": ""}) == "mlflow_model"
+def test_types_are_the_provider_declarations() -> None:
+    assert governance.kind_of(sdk.ProviderArgs.TOKEN) == "mrgov_provider"
+    assert governance.kind_of(sdk.RegisteredModelArgs.TOKEN) == "mlflow_model"
+    assert governance.kind_of(sdk.ModelMetadataArgs.TOKEN) == "model_metadata"
+    assert governance.kind_of(sdk.ModelPermissionsArgs.TOKEN) == "model_permissions"
+    assert governance.kind_of(sdk.RoleArgs.TOKEN) == "mlflow_role"
+    # The dynamic providers are gone, and so are their types.
+    for gone in ("pulumi-python:dynamic/mrgov:ModelAlias", "pulumi-python:dynamic:Resource"):
+        assert governance.kind_of(gone) is None
+    assert governance.kind_of("aws:s3/bucket:Bucket") is None
+
+
+def test_tag_limits_follow_the_provider_of_the_metadata() -> None:
+    bad = {"team.name": "platform"}
+    found = of("tag-limits", evaluate([metadata(provider=UC, tags=bad, versionTags={"3": {"a=b": "x"}})]))
+    assert [f.message.split(": ", 1)[1] for f in found] == [
+        "tags.team.name: tag key 'team.name' contains .; allowed: any characters except . , - = / :",
+        "versionTags.3.a=b: tag key 'a=b' contains =; allowed: any characters except . , - = / :",
+    ]
+    many = {f"k{i}": "v" for i in range(51)}
+    [finding] = of("tag-limits", evaluate([metadata(provider=UC, tags=many)]))
+    assert "tags: 51 tags; allowed: at most 50 per model" in finding.message
+    assert of("tag-limits", evaluate([metadata(provider=MLFLOW, tags=many)])) == []
+    # A provider whose inputs do not name the registry (the environment does), or no provider at all:
+    # Unity Catalog when the stack has databricks resources.
+    unsaid = [
+        mrgov_provider("env"),
+        mrgov_provider("ws", trackingUri="databricks"),
+        mrgov_provider("pending", registryUri=UNKNOWN),
+        None,
+    ]
+    for provider in unsaid:
+        alone = [metadata(provider=provider, tags=bad)]
+        assert of("tag-limits", evaluate(alone)) == [], provider
+        assert of("tag-limits", evaluate([*alone, uc_model()])), provider
+
+
+def test_principal_names_of_model_permissions() -> None:
+    found = of("principal-name", evaluate([permissions(users={" ": "READ"}, roles={"": "READ"})]))
+    assert [f.message for f in found] == [
+        f"mrgov ModelPermissions 'perms' (model '{FULL}'): users key ' ' is empty; allowed: a name",
+        f"mrgov ModelPermissions 'perms' (model '{FULL}'): roles key '' is empty; allowed: a name",
+    ]
+    [finding] = of("principal-name", evaluate([role(" ")]))
+    assert finding.message == "mrgov Role 'role- ': name is empty; allowed: a name"
+
+
+def test_unique_aliases_across_and_within_metadata() -> None:
+    across = [
+        metadata(aliases={"Champion": "3"}),
+        metadata(res_name="md2", aliases={"champion": "2"}),
+    ]
+    [finding] = of("unique-names", evaluate(across))
+    assert finding.message == (
+        f"mrgov ModelMetadata 'md2' (model '{FULL}'): alias '{FULL}@champion' is declared by 2 resources "
+        "('md', 'md2'); names are case-insensitive; allowed: each alias once"
     )
-    assert governance.kind_of(
-        generic, {"registry_uri": URI, "model": FULL, "alias": "a", "version": "1"}
-    ) == ("model_alias")
-    assert governance.kind_of(generic, {"registry_uri": URI, "model": FULL, "tags": {}}) == "model_tags"
-    assert governance.kind_of(generic, {"something": "else"}) is None
-    assert governance.kind_of("aws:s3/bucket:Bucket", {"name": "x"}) is None
+    within = of("unique-names", evaluate([metadata(aliases={"Champion": "3", "champion": "2"})]))
+    assert within and all("aliases are case-insensitive" in f.message for f in within), within
+    # One alias name on two models is fine.
+    assert (
+        of("unique-names", evaluate([metadata(aliases={"A": "1"}), metadata(OTHER, aliases={"A": "1"})]))
+        == []
+    )
+
+
+def test_credentials_on_the_mrgov_provider_other_than_its_secret_inputs() -> None:
+    [finding] = of("no-plaintext-credentials", evaluate([mrgov_provider(trackingUri=URI, apiKey="k")]))
+    assert finding.message.startswith("mrgov provider 'mlflow': input 'apiKey': credentials never go in")
+    assert {"password", "token"} == governance.PROVIDER_SECRET_INPUTS
+
+
+def test_role_principals_match_registry_and_workspace() -> None:
+    other = mrgov_provider("other", trackingUri="http://10.0.0.2:5000")
+    granted = permissions(roles={"dashboards": "READ"})
+    assert of("role-principals", evaluate([role("dashboards", members=[], provider=other), granted])) == []
+    elsewhere = role("dashboards", members=[], workspace="team-a")
+    assert of("role-principals", evaluate([elsewhere, granted])) == []
+    # Two provider instances on one server are one registry.
+    same = mrgov_provider("same", trackingUri=URI + "/")
+    assert of("role-principals", evaluate([role("dashboards", members=[], provider=same), granted]))
+
+
+def test_pinned_versions_may_be_described_by_another_metadata_of_the_model() -> None:
+    split = [
+        metadata(aliases={"Champion": "3"}),
+        metadata(res_name="md2", versionDescriptions={"3": "Retrained."}),
+    ]
+    assert of("pinned-version-described", evaluate(split)) == []
+    # An invalid pin is alias-version's to report, not this rule's.
+    assert of("pinned-version-described", evaluate([metadata(aliases={"Champion": "zero"})])) == []
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -426,23 +539,53 @@ def test_pack_has_one_policy_per_rule_at_its_severity() -> None:
         assert isinstance(policy, kind)
 
 
+def _policy_provider(res: Res) -> PolicyProviderResource:
+    return PolicyProviderResource(res.type, unknown_checking_proxy(dict(res.props)), res.urn, res.name)
+
+
 def test_resource_policy_reads_proxied_inputs_with_unknowns() -> None:
-    props = unknown_checking_proxy(
-        {"registry_uri": URI, "model": UNKNOWN_STRING_VALUE, "alias": "v2", "version": "1"}
-    )
-    args = ResourceValidationArgs(ALIAS, props, alias().urn, "a", _opts(), None, None)
+    props = unknown_checking_proxy({"model": UNKNOWN_STRING_VALUE, "aliases": {"v2": "1"}})
+    args = ResourceValidationArgs(METADATA, props, metadata().urn, "a", _opts(), _policy_provider(UC), None)
     reported: list[tuple[str, str | None]] = []
     [policy] = [p for p in pack.policies() if p.name == "alias-name"]
     assert isinstance(policy, ResourceValidationPolicy)
     policy.validate(args, recorder(reported))
     assert reported == [
         (
-            "mrgov ModelAlias 'a': alias 'v2' is reserved by MLflow; allowed: any name but 'latest' "
+            "mrgov ModelMetadata 'a': alias 'v2' is reserved by MLflow; allowed: any name but 'latest' "
             "(any case) and v<digits>",
             None,
         )
     ]
     assert pack.plain(props)["model"] is UNKNOWN
+    provider = pack.to_res(args).provider
+    assert provider is not None and provider.kind == "mrgov_provider"
+    assert provider.props == {"registryUri": "databricks-uc"}
+
+
+def test_stack_policy_sees_each_resource_with_its_provider() -> None:
+    bad = metadata(tags={"team.name": "platform"})
+    resources = [
+        PolicyResource(
+            METADATA,
+            unknown_checking_proxy(dict(bad.props)),
+            bad.urn,
+            bad.name,
+            _opts(),
+            _policy_provider(provider),
+            None,
+            [],
+            {},
+        )
+        for provider in (UC, MLFLOW)
+    ]
+    [policy] = [p for p in pack.policies() if p.name == "tag-limits"]
+    assert isinstance(policy, StackValidationPolicy)
+    for resource, expected in zip(resources, (1, 0), strict=True):
+        reported: list[tuple[str, str | None]] = []
+        policy.validate(StackValidationArgs([resource], None), recorder(reported))
+        assert len(reported) == expected
+        assert all(urn == bad.urn for _m, urn in reported)
 
 
 def test_stack_policy_reports_against_the_offending_resource() -> None:
@@ -474,16 +617,24 @@ DEPLOYER = {
 
 
 def resources_of(run: MockRun) -> list[Res]:
+    """The registrations as the pack sees them, each with its explicit provider resource."""
+    regs = [reg for reg in run.registrations if not reg.read]
+    plain = {
+        reg.urn: Res(reg.type, reg.name, reg.urn, {k: v for k, v in reg.inputs.items() if k != "version"})
+        for reg in regs
+        if reg.type.startswith("pulumi:providers:")
+    }
     return [
         Res(
             reg.type,
             reg.name,
             reg.urn,
-            {k: v for k, v in reg.inputs.items() if k != "__provider"},
+            dict(reg.inputs),
             reg.protect,
+            # A provider reference is `<urn>::<id>`.
+            plain.get(reg.provider.rsplit("::", 1)[0]) if reg.provider else None,
         )
-        for reg in run.registrations
-        if not reg.read
+        for reg in regs
     ]
 
 
@@ -495,14 +646,21 @@ def test_our_databricks_stacks_pass_the_pack(stack: str, mock_program: Callable[
     )
     found = evaluate(resources_of(run), {"deployer-manage": {"deployer": DEPLOYER[stack]}})
     assert found == []
-    # The pack saw the Databricks resources, not only ours.
-    assert {res.kind for res in resources_of(run)} >= {
+    # The pack saw the Databricks resources, not only ours, and each model's metadata goes to Unity
+    # Catalog by its provider's own inputs.
+    resources = resources_of(run)
+    assert {res.kind for res in resources} >= {
         "catalog",
         "schema",
         "uc_model",
         "grants",
-        "model_alias",
+        "model_metadata",
+        "mrgov_provider",
     }
+    metadata_ = [res for res in resources if res.kind == "model_metadata"]
+    assert metadata_ and all(
+        governance.provider_registry(res.provider) == "databricks-uc" for res in metadata_
+    )
 
 
 def test_our_local_stack_passes_the_pack(mock_program: Callable[..., MockRun]) -> None:
@@ -510,11 +668,13 @@ def test_our_local_stack_passes_the_pack(mock_program: Callable[..., MockRun]) -
     run = mock_program(lambda: MlflowRegistry("registry", MlflowRegistryArgs(spec)) and None, stack="local")
     resources = resources_of(run)
     assert {res.kind for res in resources} >= {
+        "mrgov_provider",
         "mlflow_model",
-        "model_tags",
-        "model_alias",
-        "mlflow_permission",
+        "model_metadata",
+        "model_permissions",
+        "mlflow_role",
     }
+    assert all(res.provider is not None for res in resources if res.kind and res.type.startswith("mrgov:"))
     assert evaluate(resources) == []
 
 
@@ -552,3 +712,43 @@ def test_a_program_without_the_spec_is_held_to_the_same_rules(mock_program: Call
     }
     messages = "\n".join(f.message for f in found)
     assert "there is no 'USE MODEL' privilege in Unity Catalog; use EXECUTE" in messages
+
+
+def test_a_program_on_the_mrgov_provider_without_the_spec(mock_program: Callable[..., MockRun]) -> None:
+    def program() -> None:
+        uc = sdk.Provider("uc", sdk.ProviderArgs(registry_uri="databricks-uc"))
+        sdk.ModelMetadata(
+            "churn-metadata",
+            sdk.ModelMetadataArgs(
+                model="prod_catalog.features.churn",
+                tags={"team.name": "growth"},
+                aliases={"latest": "2", "Production": "0"},
+                version_descriptions={"2": ""},
+            ),
+            pulumi.ResourceOptions(provider=uc),
+        )
+        mlflow = sdk.Provider("mlflow", sdk.ProviderArgs(tracking_uri="127.0.0.1:5000"))
+        here = pulumi.ResourceOptions(provider=mlflow)
+        sdk.RegisteredModel("churn", sdk.RegisteredModelArgs(name="prod_catalog.features.churn"), here)
+        sdk.Role("bi", sdk.RoleArgs(name="bi", members=[]), here)
+        sdk.ModelPermissions(
+            "churn-perms",
+            sdk.ModelPermissionsArgs(model="prod_catalog.features.churn", roles={"bi": "READ"}),
+            here,
+        )
+
+    run = mock_program(program, stack="prod")
+    found = evaluate(resources_of(run))
+    assert {(f.rule_id, f.severity) for f in found} == {
+        ("model-name", "mandatory"),  # 'churn' is one word
+        ("model-description", "mandatory"),  # no description
+        ("required-tags", "mandatory"),  # no domain, algorithm, model_type
+        ("tag-limits", "mandatory"),  # 'team.name' on Unity Catalog
+        ("alias-name", "mandatory"),  # latest
+        ("alias-version", "mandatory"),  # version 0
+        ("version-description", "mandatory"),  # empty text
+        ("tracking-uri", "mandatory"),  # 127.0.0.1:5000
+        ("protect-production", "advisory"),  # nothing protected in prod
+        ("role-principals", "advisory"),  # bi has nobody
+        ("pinned-version-described", "advisory"),  # version 2's text is empty
+    }
