@@ -164,7 +164,7 @@ def _floor(phase: str, url: str, n: int) -> float:
     t0 = time.perf_counter()
     from mlflow import MlflowClient
 
-    from components.mlflow.client import AuthClient
+    from provider.registry.client import AuthClient
 
     client = MlflowClient(tracking_uri=url, registry_uri=url)
     auth = AuthClient(url)
@@ -279,7 +279,10 @@ def make_stack(work: Path, proxy: CountingProxy, n: int, bin_dir: str) -> Stack:
     project.mkdir(parents=True)
     for item in ("__main__.py", "Pulumi.yaml"):
         shutil.copy2(ROOT / item, project / item)
-    shutil.copytree(ROOT / "components", project / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    # The program, and the mrgov provider it runs from ./provider (Pulumi.yaml `plugins`), on the
+    # project's virtualenv (the plugin script runs `<project>/.venv/bin/python -m provider`).
+    for package in ("components", "provider"):
+        shutil.copytree(ROOT / package, project / package, ignore=shutil.ignore_patterns("__pycache__"))
     (project / ".venv").symlink_to(ROOT / ".venv")
     (project / "registry.yaml").write_text(yaml.safe_dump(shared_registry(n), sort_keys=False))
     config = {"config": mlflow_stack_config(proxy.url)}

@@ -15,9 +15,10 @@ Variants:
 - `component_gc`: the same, with Python's cyclic GC tuned as the program could do it (`gc.freeze()`
   after imports, `gc.set_threshold(50_000, 20, 100)`): how much of the cost is the collector;
 - `flat`: a hand-written program with no spec and no ComponentResource, looping over the same plain
-  dicts and declaring the same custom resources with the same inputs and options: the databricks
-  provider, catalog, schema and models with their `databricks.Grants`, the same dynamic resources
-  (ModelTags, ModelAlias, VersionDescription) and the same `getRegisteredModel` invoke per model.
+  dicts and declaring the same custom resources with the same inputs and options: the databricks and
+  mrgov providers, catalog, schema and models with their `databricks.Grants`, and the same
+  `mrgov:registry:ModelMetadata` per model (tags, alias pins, version descriptions), through the
+  mrgov provider on `databricks-uc`.
 
 Run: `python -m bench.program_eval` (writes bench/results/program_eval.json).
 """
@@ -58,14 +59,16 @@ def _child(variant: str, n: int) -> dict[str, Any]:
     from bench.common import peak_rss_mb
 
     class Echo(pulumi_mocks.Mocks):
-        """Providers that accept every input and echo it back; the data source answers no aliases."""
+        """Providers that accept every input and echo it back; the registry holds no other aliases."""
 
         def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-            return f"{args.name}-id", dict(args.inputs)
+            state = dict(args.inputs)
+            if args.typ == "mrgov:registry:ModelMetadata":
+                state["otherAliases"] = {}
+            return f"{args.name}-id", state
 
         def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-            name = str(args.args.get("fullName", ""))
-            return {"id": name, "fullName": name, "modelInfos": [{"fullName": name, "aliases": []}]}, []
+            return {}, []
 
     class Counting(pulumi_mocks.MockMonitor):
         def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
@@ -130,14 +133,7 @@ def _flat_program(raw: dict[str, Any]) -> None:
     import pulumi
     import pulumi_databricks as databricks
 
-    from components.mlflow import (
-        ModelAlias,
-        ModelAliasArgs,
-        ModelTags,
-        ModelTagsArgs,
-        VersionDescription,
-        VersionDescriptionArgs,
-    )
+    from provider import sdk
 
     principals = {
         "ml_engineers": "bench-ml-engineers",
@@ -145,8 +141,8 @@ def _flat_program(raw: dict[str, Any]) -> None:
         "dashboards": "bench-dashboards",
     }
     catalog_name = "bench_catalog"
-    uri = "databricks-uc"
     provider = databricks.Provider("registry-databricks-provider")
+    registry = sdk.Provider("registry-databricks-mrgov", sdk.ProviderArgs(registry_uri="databricks-uc"))
     po = pulumi.ResourceOptions(provider=provider)
 
     def grants(name: str, blocks: dict[str, list[str]], on: pulumi.Resource, **securable: str) -> None:
@@ -192,6 +188,7 @@ def _flat_program(raw: dict[str, Any]) -> None:
         schema=schema_full,
     )
     alias_uris: dict[str, dict[str, str]] = {}
+    unmanaged: dict[str, pulumi.Output[dict[str, str]]] = {}
     for short, m in raw["models"].items():
         full = f"{schema_full}.{short}"
         base = f"registry-databricks-model-{short}"
@@ -213,37 +210,21 @@ def _flat_program(raw: dict[str, Any]) -> None:
             model,
             model=full,
         )
-        child = pulumi.ResourceOptions(
-            provider=provider, depends_on=[model], deleted_with=model, protect=False
+        metadata = sdk.ModelMetadata(
+            f"{base}-metadata",
+            sdk.ModelMetadataArgs(
+                model=full,
+                tags=dict(sorted(m["tags"].items())),
+                aliases={alias: str(version) for alias, version in sorted(m["aliases"].items())},
+                version_descriptions={str(v): text for v, text in sorted(m["versionDescriptions"].items())},
+            ),
+            pulumi.ResourceOptions(provider=registry, depends_on=[model], deleted_with=model, protect=False),
         )
-        aliases = []
-        for version, text in sorted(m["versionDescriptions"].items()):
-            VersionDescription(
-                f"{base}-v{version}-description",
-                VersionDescriptionArgs(registry_uri=uri, model=full, version=str(version), description=text),
-                child,
-            )
-        ModelTags(
-            f"{base}-tags",
-            ModelTagsArgs(registry_uri=uri, model=full, tags=dict(sorted(m["tags"].items()))),
-            child,
-        )
-        for alias, version in sorted(m["aliases"].items()):
-            aliases.append(
-                ModelAlias(
-                    f"{base}-alias-{alias}",
-                    ModelAliasArgs(registry_uri=uri, model=full, alias=alias, version=str(version)),
-                    child,
-                )
-            )
         alias_uris[short] = {a: f"models:/{full}@{a}" for a in sorted(m["aliases"])}
-        databricks.get_registered_model_output(
-            full_name=full,
-            include_aliases=True,
-            opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=[model, *aliases]),
-        )
+        unmanaged[short] = metadata.other_aliases
     pulumi.export("models", {short: f"{schema_full}.{short}" for short in raw["models"]})
     pulumi.export("aliasUris", alias_uris)
+    pulumi.export("unmanagedAliases", unmanaged)
 
 
 # ------------------------------------------------------------------------------------------------

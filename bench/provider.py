@@ -1,17 +1,20 @@
-"""Benchmark 3: what a dynamic provider process costs before it does any work.
+"""Benchmark 3: what the mrgov provider process costs before it does any work.
 
-- `start_s`: `python -u -m pulumi.dynamic` (what Pulumi's `pulumi-resource-pulumi-python` shim runs)
-  until it prints its gRPC port: the price of every provider process the engine starts per command.
-- `provider_modules_s`: importing our provider modules (`components.mlflow.*`), what unpickling the
-  `__provider` class reference does on the first call; they import MLflow lazily.
-- `mlflow_preload_s`: the MLflow imports the providers make on their first registry call
-  (`client.preload_mlflow`) plus what the alias check adds (`mlflow.artifacts`, `mlflow.models`).
+- `start_s`: `python -u -m provider` (what `provider/pulumi-resource-mrgov`, the plugin the engine runs,
+  executes) until it prints its gRPC port: the price of every provider process the engine starts per
+  command (one per provider instance, so one per stack).
+- `provider_modules_s`: importing the provider's modules (`provider.server`, `provider.resources`,
+  `provider.schema`: what `python -m provider` imports before it serves); they import MLflow lazily.
+- `mlflow_preload_s`: the MLflow imports the provider makes on its first registry call
+  (`provider.registry.client.preload_mlflow`) plus what the alias check adds (`mlflow.artifacts`,
+  `mlflow.models`).
 - The same MLflow imports in a throwaway venv with `mlflow-skinny==3.17.2` instead of full `mlflow`
   (kept in bench/results/skinny-venv, pinned to requirements.lock; skipped with `--no-skinny` or if it
   cannot be installed), with peak RSS, and `-X importtime` summed by root package (`mlflow_import_top`).
 
-Each figure is the median of fresh interpreter runs, the interpreters interleaved; the bare interpreter
-start-up is reported separately (`python_start_s`). Run: `python -m bench.provider`.
+Each figure is the median of REPEATS fresh interpreter runs (the start times of each run are kept in
+`runs_start_s`), the interpreters interleaved; the bare interpreter start-up is reported separately
+(`python_start_s`). Run: `python -m bench.provider`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,9 @@ from typing import Any
 from bench.common import RESULTS, ROOT, write_result
 
 REPEATS = 5
-PROVIDER_IMPORTS = (
-    "import components.mlflow.alias, components.mlflow.tags, components.mlflow.registered_model, "
-    "components.mlflow.version_description, components.mlflow.permissions"
-)
-# What the providers import from MLflow: client.preload_mlflow(), then the alias check's extras.
+# What `python -m provider` (provider/__main__.py) imports before it serves.
+PROVIDER_IMPORTS = "import provider.server, provider.resources, provider.schema"
+# What the provider imports from MLflow: preload_mlflow(), then the alias check's extras.
 MLFLOW_IMPORTS = (
     "import mlflow, mlflow.tracking._model_registry.client, mlflow.utils.rest_utils; "
     "import mlflow.artifacts, mlflow.models"
@@ -51,17 +52,22 @@ def _median(values: list[float]) -> float:
 
 
 def time_start(python: str) -> float:
-    """Seconds from spawning `python -u -m pulumi.dynamic` to reading its port line."""
+    """Seconds from spawning `python -u -m provider` to reading its port line.
+
+    With no engine address the server still starts and prints its port (the engine's address is only
+    used once the engine calls); the process is killed as soon as the port is read.
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [python, "-u", "-m", "pulumi.dynamic"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
+        [python, "-u", "-m", "provider"],
+        cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         elapsed = time.perf_counter() - t0
         if not line.strip().isdigit():
-            raise RuntimeError(f"pulumi.dynamic printed {line!r}, not a port")
+            raise RuntimeError(f"python -m provider printed {line!r}, not a port")
         return elapsed
     finally:
         proc.kill()
@@ -141,6 +147,7 @@ def measure(pythons: dict[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for label, python in pythons.items():
         out[label] = {key: _median(values) for key, values in raw[label].items()}
+        out[label]["runs_start_s"] = [round(x, 3) for x in raw[label]["start_s"]]
         out[label]["runs_mlflow_preload_s"] = [round(x, 3) for x in raw[label]["mlflow_preload_s"]]
         out[label]["mlflow_import_top"] = import_profile(python, MLFLOW_IMPORTS)
     return out
@@ -176,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 def _print(label: str, figures: dict[str, Any]) -> None:
     print(f"  {label}:")
     for key, value in figures.items():
-        if key not in ("mlflow_import_top", "runs_mlflow_preload_s"):
+        if key not in ("mlflow_import_top", "runs_start_s", "runs_mlflow_preload_s"):
             print(f"    {key:<26} {value}")
     top = ", ".join(f"{t['package']} {t['self_s']}s" for t in figures.get("mlflow_import_top", []))
     print(f"    largest imports            {top}")

@@ -77,10 +77,10 @@ def settings_table(data: dict[str, Any]) -> str:
 def provider_table(data: dict[str, Any]) -> str:
     keys = (
         ("python_start_s", "bare interpreter start, s"),
-        ("start_s", "`python -m pulumi.dynamic` to its port, s"),
-        ("provider_modules_s", "import our provider modules, s"),
+        ("start_s", "`python -m provider` to its port, s"),
+        ("provider_modules_s", "import the provider's modules, s"),
         ("provider_modules_rss_mb", "  RSS after that, MB"),
-        ("mlflow_preload_s", "MLflow imports of the providers, s"),
+        ("mlflow_preload_s", "MLflow imports of the provider, s"),
         ("mlflow_preload_rss_mb", "  RSS after that, MB"),
     )
     labels = [k for k in ("full_mlflow", "mlflow_skinny") if data.get(k)]

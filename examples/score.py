@@ -27,7 +27,7 @@ import train  # noqa: E402 - the sibling script: same data generator, same crede
 def describe(tracking_uri: str, catalog: str, schema: str) -> None:
     from mlflow import MlflowClient
 
-    from components.mlflow.permissions import snapshot
+    from provider.auth.snapshot import snapshot
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     auth = snapshot(tracking_uri)

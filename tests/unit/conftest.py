@@ -3,14 +3,16 @@
 `mock_program` (a fixture) runs a function under `pulumi.runtime.set_mocks` with a monitor
 that records what the engine would be asked to do: each resource's type, logical name,
 parent, inputs and resource options (protect, retain_on_delete, import id, deleted_with,
-dependencies). Mocked providers echo inputs back as outputs, with the id the real
-provider would give (a catalog's id is its name, a schema's `catalog.schema`, and so on).
+dependencies, explicit provider). Mocked providers echo inputs back as outputs, with the id the
+real provider would give (a catalog's id is its name, a schema's `catalog.schema`, a ModelMetadata's
+its model's full name, and so on), and answer the mrgov provider's computed outputs from what the
+mocked registry holds (`EchoMocks`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,13 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-DYNAMIC_PREFIX = "pulumi-python:dynamic"  # type tokens of Python dynamic resources start with this
+# The mrgov provider (provider/): its provider type and the resource types it serves.
+MRGOV_PROVIDER = "pulumi:providers:mrgov"
+MRGOV_MODEL = "mrgov:registry:RegisteredModel"
+MRGOV_METADATA = "mrgov:registry:ModelMetadata"
+MRGOV_PERMISSIONS = "mrgov:auth:ModelPermissions"
+MRGOV_ROLE = "mrgov:auth:Role"
+MRGOV_TYPES = (MRGOV_MODEL, MRGOV_METADATA, MRGOV_PERMISSIONS, MRGOV_ROLE)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Registration:
     deleted_with: str
     dependencies: tuple[str, ...]
     provider: str  # the explicit provider reference (`urn::id`), "" for the default provider
+    version: str = ""  # the provider plugin version the registration asks for, "" for any
     read: bool = False  # True for `Resource.get`: a read-only reference, never created
 
     @property
@@ -50,6 +59,11 @@ class Registration:
     def parent_type(self) -> str:
         return self.parent.split("::")[2].split("$")[-1] if self.parent else ""
 
+    @property
+    def provider_urn(self) -> str:
+        """The URN of the explicit provider (without its id), "" for the default provider."""
+        return self.provider.rsplit("::", 1)[0] if self.provider else ""
+
 
 def _mock_id(typ: str, name: str, inputs: dict[str, Any]) -> str:
     """The id the real provider would return, so ids in outputs look like the real ones."""
@@ -59,37 +73,56 @@ def _mock_id(typ: str, name: str, inputs: dict[str, Any]) -> str:
         return f"{inputs.get('catalogName')}.{inputs.get('name')}"
     if typ == "databricks:index/registeredModel:RegisteredModel":
         return f"{inputs.get('catalogName')}.{inputs.get('schemaName')}.{inputs.get('name')}"
+    if typ == MRGOV_MODEL:
+        return str(inputs.get("name"))
+    if typ == MRGOV_METADATA:
+        return str(inputs.get("model"))
+    if typ == MRGOV_PERMISSIONS:
+        workspace = inputs.get("workspace") or "default"
+        return str(inputs.get("model")) if workspace == "default" else f"{workspace}/{inputs.get('model')}"
+    if typ == MRGOV_ROLE:
+        return f"{inputs.get('workspace') or 'default'}/{inputs.get('name')}"
     return f"{name}-id"
 
 
 class EchoMocks(pulumi_mocks.Mocks):
-    """Providers that accept every input and echo it back.
+    """Providers that accept every input and echo it back, plus the mrgov provider's computed outputs.
 
-    `registry_aliases` is what the workspace holds: {model full name: {alias: version}}, answered to
-    the provider's getRegisteredModel data source. Invokes are recorded in `calls`.
+    `registry_aliases` is what the registry holds: {model full name: {alias: version}}. The mrgov
+    provider answers from it as the real one does on create: a ModelMetadata's `otherAliases` are the
+    model's aliases that its `aliases` input does not declare, and a RegisteredModel's
+    `registryAliases` are all of them. `existing_models` are the full names of models that exist
+    before the stack creates them: their RegisteredModel answers `adopted: true`. Invokes are
+    recorded in `calls`.
     """
 
-    def __init__(self, registry_aliases: dict[str, dict[str, int]] | None = None) -> None:
+    def __init__(
+        self,
+        registry_aliases: dict[str, dict[str, int]] | None = None,
+        existing_models: Iterable[str] = (),
+    ) -> None:
         self.registry_aliases = registry_aliases or {}
+        self.existing_models = frozenset(existing_models)
         self.calls: list[pulumi_mocks.MockCallArgs] = []
+
+    def _aliases_of(self, model: Any) -> dict[str, str]:
+        return {a: str(v) for a, v in sorted(self.registry_aliases.get(str(model), {}).items())}
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         if args.typ == "databricks:index/registeredModel:RegisteredModel":
             state["fullName"] = _mock_id(args.typ, args.name, args.inputs)
+        elif args.typ == MRGOV_MODEL:
+            state["adopted"] = args.inputs.get("name") in self.existing_models
+            state["registryAliases"] = self._aliases_of(args.inputs.get("name"))
+        elif args.typ == MRGOV_METADATA:
+            declared = args.inputs.get("aliases") or {}
+            held = self._aliases_of(args.inputs.get("model"))
+            state["otherAliases"] = {a: v for a, v in held.items() if a not in declared}
         return (args.resource_id or _mock_id(args.typ, args.name, args.inputs)), state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args)
-        if args.token == "databricks:index/getRegisteredModel:getRegisteredModel":
-            full_name = str(args.args.get("fullName"))
-            aliases = self.registry_aliases.get(full_name, {})
-            info = {
-                "fullName": full_name,
-                "browseOnly": False,
-                "aliases": [{"aliasName": a, "versionNum": v} for a, v in sorted(aliases.items())],
-            }
-            return {"id": full_name, "fullName": full_name, "modelInfos": [info]}, []
         return {}, []
 
 
@@ -118,6 +151,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     deleted_with=request.deletedWith,
                     dependencies=tuple(sorted(request.dependencies)),
                     provider=request.provider,
+                    version=request.version,
                 )
             )
         return response
@@ -138,6 +172,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 deleted_with="",
                 dependencies=tuple(sorted(request.dependencies)),
                 provider=request.provider,
+                version=request.version,
                 read=True,
             )
         )

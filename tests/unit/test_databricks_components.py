@@ -9,13 +9,25 @@ import pytest
 
 from components.databricks.catalog import Catalog, CatalogArgs
 from components.databricks.grants import grant_list, holders_by_privilege
-from components.databricks.model import RegisteredModel, RegisteredModelArgs, alias_uri
+from components.databricks.model import RegisteredModel, RegisteredModelArgs
 from components.databricks.registry import registry_uri_for
 from components.databricks.schema import Schema, SchemaArgs
 from components.spec import DatabricksTarget, Grant
-from tests.unit.conftest import MockRun
+from provider import sdk
+from provider.limits import alias_uri
+from tests.unit.conftest import MRGOV_METADATA, MRGOV_PROVIDER, MockRun
 
 DEPLOYER = "sp-deployer"
+
+
+def uc_registry() -> sdk.Provider:
+    """The mrgov provider on Unity Catalog, as DatabricksRegistry makes it (`{name}-mrgov`)."""
+    return sdk.Provider("mrgov", sdk.ProviderArgs(registry_uri="databricks-uc"))
+
+
+def model(name: str, args: RegisteredModelArgs) -> RegisteredModel:
+    """A Databricks RegisteredModel component, its metadata through its own mrgov provider."""
+    return RegisteredModel(name, args, registry=uc_registry())
 
 
 def g(principal: str, *privileges: str) -> Grant:
@@ -122,13 +134,15 @@ def test_schema_grants_follow_the_schema(mock_program: Callable[..., MockRun]) -
 
 def test_model_without_tags_aliases_or_grants(mock_program: Callable[..., MockRun]) -> None:
     def program() -> dict[str, Any]:
-        model = RegisteredModel("m", RegisteredModelArgs("cat", "sch", "bare_model", owner="ml-owners"))
-        return {"uris": model.alias_uris, "full_name": model.full_name, "unmanaged": model.unmanaged_aliases}
+        m = model("m", RegisteredModelArgs("cat", "sch", "bare_model", owner="ml-owners"))
+        return {"uris": m.alias_uris, "full_name": m.full_name, "unmanaged": m.unmanaged_aliases}
 
     run = mock_program(program)
     assert [(r.type, r.name) for r in run.registrations] == [
+        (MRGOV_PROVIDER, "mrgov"),
         ("mrgov:databricks:RegisteredModel", "m"),
         ("databricks:index/registeredModel:RegisteredModel", "m-model"),
+        (MRGOV_METADATA, "m-metadata"),
     ]
     assert run.by_name("m-model").inputs == {
         "catalogName": "cat",
@@ -136,6 +150,17 @@ def test_model_without_tags_aliases_or_grants(mock_program: Callable[..., MockRu
         "name": "bare_model",
         "owner": "ml-owners",
     }
+    # One ModelMetadata per model, even with nothing declared: it reports the aliases others set.
+    metadata = run.by_name("m-metadata")
+    assert metadata.inputs == {
+        "model": "cat.sch.bare_model",
+        "tags": {},
+        "aliases": {},
+        "versionDescriptions": {},
+        "versionTags": {},
+    }
+    assert metadata.provider_urn == run.by_name("mrgov").urn
+    assert (metadata.parent, metadata.deleted_with) == (run.by_name("m-model").urn,) * 2
     assert run.outputs == {"uris": {}, "full_name": "cat.sch.bare_model", "unmanaged": {}}
 
 
@@ -152,13 +177,19 @@ def test_model_children_are_never_protected_even_under_a_protected_model(
         version_descriptions={4: "Fourth."},
         protect=True,
     )
-    run = mock_program(lambda: {"uris": RegisteredModel("m", args).alias_uris})
+    run = mock_program(lambda: {"uris": model("m", args).alias_uris})
     assert {r.name: r.protect for r in run.registrations} == {
+        "mrgov": False,
         "m": False,
         "m-model": True,
         "m-grants": False,
-        "m-alias-Production": False,
-        "m-tags": False,
-        "m-v4-description": False,
+        "m-metadata": False,
+    }
+    assert run.by_name("m-metadata").inputs == {
+        "model": "cat.sch.some_model",
+        "tags": {"domain": "cost"},
+        "aliases": {"Production": "4"},
+        "versionDescriptions": {"4": "Fourth."},
+        "versionTags": {},
     }
     assert run.outputs == {"uris": {"Production": "models:/cat.sch.some_model@Production"}}

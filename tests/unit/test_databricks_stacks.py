@@ -17,7 +17,14 @@ import pytest
 
 from components.databricks.registry import DatabricksRegistry, DatabricksRegistryArgs
 from components.spec import StackSpec, build, load_stack_file
-from tests.unit.conftest import DYNAMIC_PREFIX, EchoMocks, MockRun, Registration
+from tests.unit.conftest import (
+    MRGOV_METADATA,
+    MRGOV_PROVIDER,
+    MRGOV_TYPES,
+    EchoMocks,
+    MockRun,
+    Registration,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")
@@ -31,9 +38,7 @@ CATALOG = "databricks:index/catalog:Catalog"
 SCHEMA = "databricks:index/schema:Schema"
 MODEL = "databricks:index/registeredModel:RegisteredModel"
 GRANTS = "databricks:index/grants:Grants"
-ALIAS = "pulumi-python:dynamic/mrgov:ModelAlias"
-TAGS = "pulumi-python:dynamic/mrgov:ModelTags"
-DESCRIPTION = "pulumi-python:dynamic/mrgov:VersionDescription"
+METADATA = MRGOV_METADATA
 
 DEPLOYER = {
     "dev": "3f0c2a55-8b1e-4d6a-9c2f-1a7e5b9d0c11",
@@ -72,8 +77,13 @@ def deploy(
 
 
 def inputs(reg: Registration) -> dict[str, Any]:
-    """Inputs without the pickled dynamic provider (asserted on separately)."""
-    return {k: v for k, v in reg.inputs.items() if k != "__provider"}
+    """A resource's inputs, exactly as the engine would get them."""
+    return dict(reg.inputs)
+
+
+def mrgov_resources(run: MockRun) -> list[Registration]:
+    """The resources the mrgov provider serves (on Unity Catalog: one ModelMetadata per model)."""
+    return [r for r in run.registrations if r.type in MRGOV_TYPES]
 
 
 def grants_of(run: MockRun, name: str) -> dict[str, list[str]]:
@@ -85,6 +95,7 @@ def expected_tree(spec: StackSpec) -> set[tuple[str, str, str]]:
     tree = {
         (REGISTRY, "registry", f"mrgov-{spec.stack}"),
         (PROVIDER, "registry-provider", "registry"),
+        (MRGOV_PROVIDER, "registry-mrgov", "registry"),
         (CATALOG_C, "registry-catalog", "registry"),
         (CATALOG, "registry-catalog-catalog", "registry-catalog"),
         (GRANTS, "registry-catalog-grants", "registry-catalog"),
@@ -100,10 +111,8 @@ def expected_tree(spec: StackSpec) -> set[tuple[str, str, str]]:
         comp = f"registry-model-{m.name}"
         model = f"{comp}-model"
         tree |= {(MODEL_C, comp, "registry"), (MODEL, model, comp), (GRANTS, f"{comp}-grants", model)}
-        tree |= {(ALIAS, f"{comp}-alias-{a}", model) for a in m.aliases}
-        tree |= {(DESCRIPTION, f"{comp}-v{v}-description", model) for v in m.version_descriptions}
-        if m.tags:
-            tree.add((TAGS, f"{comp}-tags", model))
+        # Tags, alias pins and version descriptions: one ModelMetadata per model, whatever it declares.
+        tree.add((METADATA, f"{comp}-metadata", model))
     return tree
 
 
@@ -124,6 +133,7 @@ def test_prod_resource_tree_exactly(
     assert {(r.type, r.name, r.parent_name) for r in run.registrations} == {
         (REGISTRY, "registry", "mrgov-prod"),
         (PROVIDER, "registry-provider", "registry"),
+        (MRGOV_PROVIDER, "registry-mrgov", "registry"),
         (CATALOG_C, "registry-catalog", "registry"),
         (CATALOG, "registry-catalog-catalog", "registry-catalog"),
         (GRANTS, "registry-catalog-grants", "registry-catalog"),
@@ -133,23 +143,15 @@ def test_prod_resource_tree_exactly(
         (MODEL_C, cad, "registry"),
         (MODEL, f"{cad}-model", cad),
         (GRANTS, f"{cad}-grants", f"{cad}-model"),
-        (TAGS, f"{cad}-tags", f"{cad}-model"),
-        (ALIAS, f"{cad}-alias-Champion", f"{cad}-model"),
-        (ALIAS, f"{cad}-alias-Production", f"{cad}-model"),
-        (DESCRIPTION, f"{cad}-v1-description", f"{cad}-model"),
-        (DESCRIPTION, f"{cad}-v2-description", f"{cad}-model"),
-        (DESCRIPTION, f"{cad}-v3-description", f"{cad}-model"),
+        (METADATA, f"{cad}-metadata", f"{cad}-model"),
         (MODEL_C, bf, "registry"),
         (MODEL, f"{bf}-model", bf),
         (GRANTS, f"{bf}-grants", f"{bf}-model"),
-        (TAGS, f"{bf}-tags", f"{bf}-model"),
-        (ALIAS, f"{bf}-alias-Production", f"{bf}-model"),
-        (DESCRIPTION, f"{bf}-v1-description", f"{bf}-model"),
-        (DESCRIPTION, f"{bf}-v2-description", f"{bf}-model"),
+        (METADATA, f"{bf}-metadata", f"{bf}-model"),
     }
     # Parents are the model resource itself, not the component that holds it.
-    assert {r.parent_type for r in run.registrations if r.type in (ALIAS, TAGS, DESCRIPTION)} == {MODEL}
-    assert len(run.registrations) == 24  # nothing registered twice
+    assert {r.parent_type for r in run.of_type(METADATA)} == {MODEL}
+    assert len(run.registrations) == 17  # nothing registered twice
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -308,16 +310,16 @@ def test_alias_pins_and_their_uris(
     run = deploy(mock_program, specs[stack])
     catalog = f"{stack}_catalog"
     found: dict[str, dict[str, str]] = {}
-    for reg in run.of_type(ALIAS):
-        assert inputs(reg) == {
-            "registry_uri": "databricks-uc",
-            "model": f"{catalog}.gold_features.{reg.inputs['model'].rsplit('.', 1)[1]}",
-            "alias": reg.inputs["alias"],
-            "version": reg.inputs["version"],
-        }
+    metadata = run.of_type(METADATA)
+    assert len(metadata) == len(specs[stack].models)
+    for reg in metadata:
         model = reg.inputs["model"].rsplit(".", 1)[1]
-        assert reg.name == f"registry-model-{model}-alias-{reg.inputs['alias']}"
-        found.setdefault(model, {})[reg.inputs["alias"]] = reg.inputs["version"]
+        assert reg.inputs["model"] == f"{catalog}.gold_features.{model}"
+        assert reg.name == f"registry-model-{model}-metadata"
+        # The pins are one map of the model's ModelMetadata, versions as text (what MLflow's API takes).
+        assert all(isinstance(v, str) for v in reg.inputs["aliases"].values()), reg.name
+        if reg.inputs["aliases"]:
+            found[model] = reg.inputs["aliases"]
     assert found == pins
     # Models without a managed alias have no entry (the same shape as on the MLflow target).
     assert run.outputs["alias_uris"] == {
@@ -343,16 +345,26 @@ def test_prod_model_inputs_tags_and_version_descriptions(
             "Output: Forecast month-end cost and the probability of exceeding the budget"
         ),
     }
-    assert inputs(run.by_name("registry-model-budget_forecaster-tags")) == {
-        "registry_uri": "databricks-uc",
+    assert inputs(run.by_name("registry-model-budget_forecaster-metadata")) == {
         "model": "prod_catalog.gold_features.budget_forecaster",
         "tags": {"algorithm": "gradient_boosting", "domain": "cost", "model_type": "forecasting"},
+        "aliases": {"Production": "2"},
+        "versionDescriptions": {
+            "1": "Initial version",
+            "2": "Added calendar features and 30-day rolling averages.",
+        },
+        "versionTags": {},
     }
-    assert inputs(run.by_name("registry-model-cost_anomaly_detector-v3-description")) == {
-        "registry_uri": "databricks-uc",
+    assert inputs(run.by_name("registry-model-cost_anomaly_detector-metadata")) == {
         "model": "prod_catalog.gold_features.cost_anomaly_detector",
-        "version": "3",
-        "description": "Retrained with 30-day lookback features. Improved anomaly rate from 8% to 5%.",
+        "tags": {"algorithm": "isolation_forest", "domain": "cost", "model_type": "anomaly_detection"},
+        "aliases": {"Champion": "3", "Production": "3"},
+        "versionDescriptions": {
+            "1": "Initial version",
+            "2": "Added z-score features",
+            "3": "Retrained with 30-day lookback features. Improved anomaly rate from 8% to 5%.",
+        },
+        "versionTags": {},
     }
 
 
@@ -367,9 +379,13 @@ def test_what_is_never_sent(
         assert "owner" not in reg.inputs  # the spec names no model owner: the creator (deployer) owns it
     for reg in run.registrations:
         assert "forceDestroy" not in reg.inputs, reg.name
-    assert {inputs(r)["registry_uri"] for r in run.registrations if r.type.startswith(DYNAMIC_PREFIX)} == {
-        "databricks-uc"
-    }
+        assert "__provider" not in reg.inputs, reg.name  # nothing pickled: no dynamic provider left
+    # The registry is the mrgov provider's config, never an input of its resources.
+    (mrgov,) = run.of_type(MRGOV_PROVIDER)
+    assert inputs(mrgov) == {"registryUri": "databricks-uc"}
+    for reg in mrgov_resources(run):
+        assert not {"registryUri", "trackingUri", "registry_uri", "tracking_uri"} & set(reg.inputs), reg.name
+        assert reg.provider_urn == mrgov.urn, reg.name
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -434,9 +450,15 @@ def test_changing_one_alias_pin_changes_exactly_one_resource(mock_program: Calla
     after = {r.urn: r for r in deploy(mock_program, spec_of("prod", move_champion)).registrations}
     assert before.keys() == after.keys()
     changed = [urn for urn in before if before[urn].inputs != after[urn].inputs]
-    assert [after[urn].name for urn in changed] == ["registry-model-cost_anomaly_detector-alias-Champion"]
+    assert [after[urn].name for urn in changed] == ["registry-model-cost_anomaly_detector-metadata"]
     (urn,) = changed
-    assert (before[urn].inputs["version"], after[urn].inputs["version"]) == ("3", "2")
+    # One key of one input of that resource: the Champion pin; Production and the rest stay.
+    b_in, a_in = before[urn].inputs, after[urn].inputs
+    assert [k for k in b_in.keys() | a_in.keys() if b_in.get(k) != a_in.get(k)] == ["aliases"]
+    assert (b_in["aliases"], a_in["aliases"]) == (
+        {"Champion": "3", "Production": "3"},
+        {"Champion": "2", "Production": "3"},
+    )
     # Options do not move either: same protection, parents and dependencies everywhere.
     for key in before:
         b, a = before[key], after[key]
@@ -472,9 +494,8 @@ def test_outputs(mock_program: Callable[..., MockRun], specs: dict[str, StackSpe
         "cost_anomaly_detector": {"Challenger": "4"},
         "failure_predictor": {"shadow": "2"},
     }
-    lookups = [c for c in mocks.calls if c.token == "databricks:index/getRegisteredModel:getRegisteredModel"]
-    assert sorted(c.args["fullName"] for c in lookups) == sorted(run.outputs["model_names"].values())
-    assert all(c.args["includeAliases"] is True for c in lookups)
+    # They come from each model's ModelMetadata (`otherAliases`): no data source is invoked any more.
+    assert mocks.calls == []
     grants = run.outputs["grants"]
     assert set(grants) == {
         "staging_catalog",
@@ -525,19 +546,23 @@ def test_a_profile_selects_credentials_for_both_sides(mock_program: Callable[...
         "profile": "DEV",
         "host": "https://dev.cloud.databricks.com",
     }
-    assert {r.inputs["registry_uri"] for r in run.registrations if r.type.startswith(DYNAMIC_PREFIX)} == {
-        "databricks-uc://DEV"
+    # The mrgov provider reads the same profile through MLflow's `databricks-uc://<profile>` registry.
+    assert inputs(run.by_name("registry-mrgov")) == {
+        "registryUri": "databricks-uc://DEV",
+        "host": "https://dev.cloud.databricks.com",
     }
-    # Every databricks resource, and the alias lookup, goes through that provider.
+    # Every databricks resource goes through the databricks provider, every mrgov one through mrgov's.
     provider = f"{run.by_name('registry-provider').urn}::registry-provider-id"
     databricks_resources = [r for r in run.registrations if r.type.startswith("databricks:")]
     assert len(databricks_resources) == 2 + 2 + 2 * len(spec_of("dev").models)
     assert {r.provider for r in databricks_resources} == {provider}
-    assert {c.provider for c in mocks.calls} == {provider}
-    assert {r.provider for r in run.registrations if r.type.startswith(DYNAMIC_PREFIX)} == {""}
+    mrgov = f"{run.by_name('registry-mrgov').urn}::registry-mrgov-id"
+    assert len(mrgov_resources(run)) == len(spec_of("dev").models)
+    assert {r.provider for r in mrgov_resources(run)} == {mrgov}
+    assert mocks.calls == []
 
 
-def test_no_token_in_any_input_or_pickled_provider(
+def test_no_token_in_any_input_or_provider_config(
     monkeypatch: pytest.MonkeyPatch, mock_program: Callable[..., MockRun], specs: dict[str, StackSpec]
 ) -> None:
     token = "dapi-unit-test-token-4f2a9c"
@@ -545,9 +570,10 @@ def test_no_token_in_any_input_or_pickled_provider(
     monkeypatch.setenv("DATABRICKS_HOST", "https://example.cloud.databricks.com")
     run = deploy(mock_program, specs["prod"])
     assert token not in repr([r.inputs for r in run.registrations])
-    pickled = [r.inputs["__provider"] for r in run.registrations if "__provider" in r.inputs]
-    assert len(pickled) == len(run.of_type(ALIAS) + run.of_type(TAGS) + run.of_type(DESCRIPTION))
-    assert all(token not in p for p in pickled)
+    # Both providers read the token from the environment at call time: no credential in their config,
+    # and the host only when the stack names one (prod does not).
+    assert inputs(run.by_name("registry-provider")) == {}
+    assert inputs(run.by_name("registry-mrgov")) == {"registryUri": "databricks-uc"}
 
 
 def test_an_mlflow_spec_is_refused(mock_program: Callable[..., MockRun]) -> None:

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from components.environment import Environment, EnvironmentArgs, mlflow_grants
-from components.spec import StackSpec, build, load_stack_file
-from components.validate import ROOT
-from tests.unit.conftest import MockRun
+import pulumi
+import pytest
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import rpc
 
-MODEL_TYPE = "pulumi-python:dynamic/mrgov:RegisteredModel"
+from components.environment import Environment, EnvironmentArgs, export_outputs, mlflow_grants
+from components.spec import StackSpec, build, load_stack_file, mlflow_password
+from components.validate import ROOT
+from provider import VERSION
+from tests.unit.conftest import (
+    MRGOV_METADATA,
+    MRGOV_MODEL,
+    MRGOV_PERMISSIONS,
+    MRGOV_PROVIDER,
+    MRGOV_ROLE,
+    MRGOV_TYPES,
+    EchoMocks,
+    MockRun,
+)
+
 URI = "http://127.0.0.1:5000"
+CAD = "local_catalog.gold_features.cost_anomaly_detector"
+ROLES = {"ml_engineers": "EDIT", "dashboards": "READ", "inference_jobs": "READ"}
 
 
 def spec_of(edit: Callable[[dict[str, Any]], None] | None = None) -> StackSpec:
@@ -22,12 +38,20 @@ def spec_of(edit: Callable[[dict[str, Any]], None] | None = None) -> StackSpec:
     return build("local", raw, ROOT)
 
 
-def deploy(mock_program: Callable[..., MockRun], spec: StackSpec) -> MockRun:
+def deploy(
+    mock_program: Callable[..., MockRun], spec: StackSpec, *, mocks: EchoMocks | None = None
+) -> MockRun:
     def program() -> dict[str, Any]:
-        env = Environment("registry", EnvironmentArgs(spec=spec))
-        return {"models": env.model_names, "alias_uris": env.alias_uris, "grants": env.grants}
+        env = Environment("registry", EnvironmentArgs(spec=spec, mlflow_password=mlflow_password(spec)))
+        return {
+            "models": env.model_names,
+            "alias_uris": env.alias_uris,
+            "grants": env.grants,
+            "unmanaged_aliases": env.unmanaged_aliases,
+            "adopted_models": env.adopted_models,
+        }
 
-    return mock_program(program, stack="local")
+    return mock_program(program, stack="local", mocks=mocks)
 
 
 def test_local_stack_graph(mock_program: Callable[..., MockRun]) -> None:
@@ -35,38 +59,62 @@ def test_local_stack_graph(mock_program: Callable[..., MockRun]) -> None:
     env = run.by_name("registry")
     assert env.type == "mrgov:index:Environment"
     assert run.by_name("registry-mlflow").parent == env.urn
-    models = run.of_type(MODEL_TYPE)
+    provider = run.by_name("registry-mlflow-provider")
+    assert (provider.type, provider.parent_name) == (MRGOV_PROVIDER, "registry-mlflow")
+    assert not provider.protect
+    models = run.of_type(MRGOV_MODEL)
     assert sorted(m.name for m in models) == [
         "registry-mlflow-budget_forecaster",
         "registry-mlflow-cost_anomaly_detector",
         "registry-mlflow-failure_predictor",
     ]
     cad = run.by_name("registry-mlflow-cost_anomaly_detector")
-    assert cad.inputs["name"] == "local_catalog.gold_features.cost_anomaly_detector"
-    assert cad.inputs["registry_uri"] == URI
-    assert cad.inputs["initial_tags"] == {
-        "algorithm": "isolation_forest",
-        "domain": "cost",
-        "model_type": "anomaly_detection",
+    assert cad.inputs == {
+        "name": CAD,
+        "description": spec_of().model_by_name("cost_anomaly_detector").description,
+        "initialTags": {"algorithm": "isolation_forest", "domain": "cost", "model_type": "anomaly_detection"},
+        "retainOnDelete": True,
     }
+    assert cad.parent_name == "registry-mlflow"
     children = sorted(r.name for r in run.registrations if r.parent == cad.urn)
     assert children == [
-        "registry-mlflow-cost_anomaly_detector-alias-Champion",
-        "registry-mlflow-cost_anomaly_detector-alias-Production",
-        "registry-mlflow-cost_anomaly_detector-grant-dashboards",
-        "registry-mlflow-cost_anomaly_detector-grant-inference_jobs",
-        "registry-mlflow-cost_anomaly_detector-grant-ml_engineers",
-        "registry-mlflow-cost_anomaly_detector-tags",
-        "registry-mlflow-cost_anomaly_detector-v1-description",
-        "registry-mlflow-cost_anomaly_detector-v2-description",
-        "registry-mlflow-cost_anomaly_detector-v3-description",
+        "registry-mlflow-cost_anomaly_detector-metadata",
+        "registry-mlflow-cost_anomaly_detector-permissions",
     ]
-    production = run.by_name("registry-mlflow-cost_anomaly_detector-alias-Production")
-    assert {k: production.inputs[k] for k in ("model", "alias", "version")} == {
-        "model": "local_catalog.gold_features.cost_anomaly_detector",
-        "alias": "Production",
-        "version": "2",
+    metadata = run.by_name("registry-mlflow-cost_anomaly_detector-metadata")
+    assert metadata.type == MRGOV_METADATA
+    assert metadata.inputs == {
+        "model": CAD,
+        "tags": {"algorithm": "isolation_forest", "domain": "cost", "model_type": "anomaly_detection"},
+        "aliases": {"Champion": "2", "Production": "2"},
+        "versionDescriptions": {
+            "1": "Initial version",
+            "2": "Added z-score features",
+            "3": "Retrained with 30-day lookback features. Improved anomaly rate from 8% to 5%.",
+        },
+        "versionTags": {},
     }
+    # Deleting a model deletes what is on it; grants are held by roles and users, so they are revoked.
+    assert metadata.deleted_with == cad.urn and cad.urn in metadata.dependencies
+    permissions = run.by_name("registry-mlflow-cost_anomaly_detector-permissions")
+    assert permissions.type == MRGOV_PERMISSIONS
+    assert permissions.inputs == {"model": CAD, "users": {}, "roles": ROLES, "workspace": "default"}
+    assert permissions.deleted_with == ""
+    # The roles exist before their grants are made.
+    roles = {r.inputs["name"]: r for r in run.of_type(MRGOV_ROLE)}
+    assert sorted(roles) == sorted(ROLES)
+    assert {r.name for r in roles.values()} == {f"registry-mlflow-role-{g}" for g in ROLES}
+    assert roles["ml_engineers"].inputs == {
+        "name": "ml_engineers",
+        "description": "Train, register and version models.",
+        "workspace": "default",
+    }
+    assert {r.urn for r in roles.values()} | {cad.urn} <= set(permissions.dependencies)
+    # Every mrgov resource goes through the stack's explicit provider; none names the server itself.
+    mrgov = [r for r in run.registrations if r.type in MRGOV_TYPES]
+    assert len(mrgov) == 3 + 3 * 3
+    assert {r.provider_urn for r in mrgov} == {provider.urn}
+    assert all(not {"trackingUri", "registryUri"} & set(r.inputs) for r in mrgov)
     assert run.constructed_before_wait == len(run.registrations)  # nothing created inside an apply
 
 
@@ -77,12 +125,130 @@ def test_a_retained_model_keeps_its_aliases_tags_and_grants(mock_program: Callab
     run = deploy(mock_program, spec_of(drop_retention))
     for model, retained in (("cost_anomaly_detector", True), ("failure_predictor", False)):
         parent = run.by_name(f"registry-mlflow-{model}")
-        # The model's own provider honours retain_on_delete (it also refuses to delete versions).
-        assert parent.inputs["retain_on_delete"] is retained
+        # The model's own provider honours retainOnDelete (it also refuses to delete versions).
+        assert parent.inputs["retainOnDelete"] is retained
         kids = [r for r in run.registrations if r.parent == parent.urn]
-        assert kids and all(k.retain_on_delete is retained for k in kids), model
+        assert sorted(k.type for k in kids) == [MRGOV_PERMISSIONS, MRGOV_METADATA], model
+        assert all(k.retain_on_delete is retained for k in kids), model
 
 
+# ------------------------------------------------------------------------------------------------------
+# The explicit mrgov provider: what it is given, per target
+# ------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def mlflow_password_config() -> Iterator[str]:
+    """The stack's secret config holds the MLflow password (`pulumi config set --secret`)."""
+    password = "s3cret-unit-test-password"
+    runtime_config.set_all_config({"mrgov:mlflowPassword": password}, ["mrgov:mlflowPassword"])
+    try:
+        yield password
+    finally:
+        runtime_config.set_all_config({}, [])
+
+
+def test_mlflow_provider_gets_the_server_and_no_credential(
+    monkeypatch: pytest.MonkeyPatch, mock_program: Callable[..., MockRun]
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "env-user")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-password-never-sent")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "env-token-never-sent")
+    run = deploy(mock_program, spec_of())
+    (provider,) = run.of_type(MRGOV_PROVIDER)
+    # The provider process reads the credentials from the environment at call time.
+    assert provider.inputs == {"trackingUri": URI}
+    everything = repr([r.inputs for r in run.registrations])
+    assert "env-password-never-sent" not in everything and "env-token-never-sent" not in everything
+
+
+def test_mlflow_provider_gets_the_named_secret_as_a_secret(
+    mlflow_password_config: str, mock_program: Callable[..., MockRun]
+) -> None:
+    def with_secret(raw: dict[str, Any]) -> None:
+        raw["target"] = {
+            "kind": "mlflow",
+            "trackingUri": f"{URI}/",
+            "username": "deployer",
+            "passwordSecret": "mrgov:mlflowPassword",
+        }
+
+    run = deploy(mock_program, spec_of(with_secret))
+    (provider,) = run.of_type(MRGOV_PROVIDER)
+    assert set(provider.inputs) == {"trackingUri", "username", "password"}
+    assert (provider.inputs["trackingUri"], provider.inputs["username"]) == (URI, "deployer")
+    password = provider.inputs["password"]
+    assert rpc.is_rpc_secret(password) and rpc.unwrap_rpc_secret(password) == mlflow_password_config
+    others = [r.inputs for r in run.registrations if r is not provider]
+    assert mlflow_password_config not in repr(others)
+
+
+def test_databricks_mrgov_provider_gets_the_registry_and_no_credential(
+    monkeypatch: pytest.MonkeyPatch, mock_program: Callable[..., MockRun]
+) -> None:
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-never-sent")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "env-password-never-sent")
+    spec = build("dev", load_stack_file(ROOT, "dev"), ROOT)
+    run = mock_program(lambda: Environment("registry", EnvironmentArgs(spec=spec)) and None, stack="dev")
+    (provider,) = run.of_type(MRGOV_PROVIDER)
+    assert provider.name == "registry-databricks-mrgov"
+    assert provider.inputs == {"registryUri": "databricks-uc"}
+    assert "dapi-never-sent" not in repr([r.inputs for r in run.registrations])
+    # Unity Catalog: models, grants and groups are pulumi-databricks'; mrgov holds the metadata only.
+    assert {r.type for r in run.registrations if r.type in MRGOV_TYPES} == {MRGOV_METADATA}
+    assert {r.provider_urn for r in run.of_type(MRGOV_METADATA)} == {provider.urn}
+
+
+def test_every_mrgov_registration_asks_for_the_version_this_project_ships(
+    mock_program: Callable[..., MockRun],
+) -> None:
+    run = deploy(mock_program, spec_of())
+    mrgov = [r for r in run.registrations if r.type in (MRGOV_PROVIDER, *MRGOV_TYPES)]
+    assert mrgov and {r.version for r in mrgov} == {VERSION}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Protection: a protected stack protects its models, never what is on them
+# ------------------------------------------------------------------------------------------------------
+def protected_local(raw: dict[str, Any]) -> None:
+    raw["protect"] = True
+
+
+def test_mlflow_children_are_never_protected_even_when_the_stack_protects(
+    mock_program: Callable[..., MockRun],
+) -> None:
+    run = deploy(mock_program, spec_of(protected_local))
+    models = run.of_type(MRGOV_MODEL)
+    assert {r.name for r in run.registrations if r.protect} == {m.name for m in models}
+    kids = [r for r in run.registrations if r.parent in {m.urn for m in models}]
+    assert sorted({k.type for k in kids}) == [MRGOV_PERMISSIONS, MRGOV_METADATA]
+    assert len(kids) == 2 * len(models)
+    assert not any(k.protect for k in kids)
+
+
+def test_a_protected_stack_can_still_move_an_alias(mock_program: Callable[..., MockRun]) -> None:
+    def move_champion(raw: dict[str, Any]) -> None:
+        protected_local(raw)
+        raw["models"]["cost_anomaly_detector"]["aliases"]["Champion"] = 3
+
+    before = {r.urn: r for r in deploy(mock_program, spec_of(protected_local)).registrations}
+    after = {r.urn: r for r in deploy(mock_program, spec_of(move_champion)).registrations}
+    assert before.keys() == after.keys()
+    changed = [urn for urn in before if before[urn].inputs != after[urn].inputs]
+    assert [after[urn].name for urn in changed] == ["registry-mlflow-cost_anomaly_detector-metadata"]
+    (urn,) = changed
+    assert (before[urn].inputs["aliases"], after[urn].inputs["aliases"]) == (
+        {"Champion": "2", "Production": "2"},
+        {"Champion": "3", "Production": "2"},
+    )
+    # The resource that changes is an unprotected update, so `pulumi up` may apply it.
+    assert not after[urn].protect
+    assert {(r.protect, r.parent, r.dependencies) for r in before.values()} == {
+        (r.protect, r.parent, r.dependencies) for r in after.values()
+    }
+
+
+# ------------------------------------------------------------------------------------------------------
+# Outputs
+# ------------------------------------------------------------------------------------------------------
 def test_outputs_name_models_aliases_and_grants(mock_program: Callable[..., MockRun]) -> None:
     spec = spec_of()
     run = deploy(mock_program, spec)
@@ -96,6 +262,43 @@ def test_outputs_name_models_aliases_and_grants(mock_program: Callable[..., Mock
         "EDIT": ["ml_engineers"],
         "READ": ["dashboards", "inference_jobs"],
     }
+    # A fresh registry: nothing adopted, no alias set by anyone else.
+    assert (run.outputs["adopted_models"], run.outputs["unmanaged_aliases"]) == ([], {})
+
+
+def test_unmanaged_aliases_are_what_each_models_metadata_reports(
+    mock_program: Callable[..., MockRun],
+) -> None:
+    held = {
+        CAD: {"Champion": 1, "Production": 2, "Challenger": 3},
+        "local_catalog.gold_features.failure_predictor": {"shadow": 1},
+    }
+    run = deploy(mock_program, spec_of(), mocks=EchoMocks(registry_aliases=held))
+    # The declared pins are managed, so never listed, wherever the registry points them now.
+    assert run.outputs["unmanaged_aliases"] == {
+        "cost_anomaly_detector": {"Challenger": "3"},
+        "failure_predictor": {"shadow": "1"},
+    }
+
+
+def test_adopted_models_lists_the_models_that_existed_before_the_stack(
+    monkeypatch: pytest.MonkeyPatch, mock_program: Callable[..., MockRun]
+) -> None:
+    exported: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
+    spec = spec_of()
+    existing = [f"local_catalog.gold_features.{m}" for m in ("failure_predictor", "budget_forecaster")]
+
+    def program() -> dict[str, Any]:
+        export_outputs(spec, Environment("registry", EnvironmentArgs(spec=spec)))
+        return dict(exported)
+
+    run = mock_program(program, stack="local", mocks=EchoMocks(existing_models=existing))
+    # Sorted short names, from each RegisteredModel's `adopted` output (the training pipeline's models).
+    assert run.outputs["adoptedModels"] == ["budget_forecaster", "failure_predictor"]
+    assert set(run.outputs) == {
+        "target", "catalog", "models", "aliasUris", "grants", "unmanagedAliases", "adoptedModels"
+    }  # fmt: skip
 
 
 def test_adopt_in_a_databricks_stack_imports_that_model(mock_program: Callable[..., MockRun]) -> None:
@@ -105,8 +308,7 @@ def test_adopt_in_a_databricks_stack_imports_that_model(mock_program: Callable[.
     assert [m.name for m in spec.models if m.adopt] == ["budget_forecaster"]
 
     def program() -> dict[str, Any]:
-        Environment("registry", EnvironmentArgs(spec=spec))
-        return {}
+        return {"adopted_models": Environment("registry", EnvironmentArgs(spec=spec)).adopted_models}
 
     run = mock_program(program, stack="dev")
     models = run.of_type("databricks:index/registeredModel:RegisteredModel")
@@ -117,3 +319,5 @@ def test_adopt_in_a_databricks_stack_imports_that_model(mock_program: Callable[.
         "failure_predictor": "",
         "usage_trend_forecaster": "",
     }
+    # On Databricks the models to adopt are the ones the stack imports.
+    assert run.outputs["adopted_models"] == ["budget_forecaster"]

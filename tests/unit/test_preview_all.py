@@ -19,10 +19,14 @@ from localdev.preview_all import Pulumi, StackPreview, databricks_credentials_pr
 
 ROOT = Path(__file__).resolve().parents[2]
 URN = "urn:pulumi:{stack}::mrgov::{type}::{name}"
-ALIAS = "mrgov:index:Environment$mrgov:mlflow:Registry$pulumi-python:dynamic/mrgov:ModelAlias"
+# URN types name the resource's parents' types too: a model's metadata on the local stack, and so on.
+PARENTS = "mrgov:index:Environment$mrgov:mlflow:Registry"
+METADATA = f"{PARENTS}$mrgov:registry:RegisteredModel$mrgov:registry:ModelMetadata"
+PERMISSIONS = f"{PARENTS}$mrgov:registry:RegisteredModel$mrgov:auth:ModelPermissions"
+PROVIDER = f"{PARENTS}$pulumi:providers:mrgov"
 
 
-def pre(op: str, name: str, type_: str = ALIAS, stack: str = "local") -> dict[str, Any]:
+def pre(op: str, name: str, type_: str = METADATA, stack: str = "local") -> dict[str, Any]:
     urn = URN.format(stack=stack, type=type_, name=name)
     return {"resourcePreEvent": {"metadata": {"op": op, "urn": urn, "type": type_.split("$")[-1]}}}
 
@@ -30,7 +34,7 @@ def pre(op: str, name: str, type_: str = ALIAS, stack: str = "local") -> dict[st
 def policy(level: str, rule: str, message: str, name: str = "", stack: str = "local") -> dict[str, Any]:
     urn = URN.format(stack=stack, type="pulumi:pulumi:Stack", name=f"mrgov-{stack}")
     if name:
-        urn = URN.format(stack=stack, type=ALIAS, name=name)
+        urn = URN.format(stack=stack, type=METADATA, name=name)
     return {
         "policyEvent": {
             "resourceUrn": urn,
@@ -165,16 +169,21 @@ def test_read_events_folds_replacements_and_keeps_policy_results() -> None:
         json.dumps(pre("delete-replaced", "m")),
         json.dumps(pre("same", "kept")),
         json.dumps(pre("delete", "gone")),
+        json.dumps(pre("update", "perms", PERMISSIONS)),
+        json.dumps(pre("create", "registry-mlflow-provider", PROVIDER)),
         json.dumps(policy("advisory", "pinned-version-described", "version 2 has no description", "a")),
         json.dumps(policy("mandatory", "required-tags", "required tag 'domain' is missing")),
         json.dumps({"diagnosticEvent": {"severity": "error", "message": "boom\n"}}),
         json.dumps(summary(same=3)),
     ]
     read_events(lines, result)
-    assert result.counts == {"create": 0, "update": 0, "replace": 1, "delete": 1, "same": 3}
+    assert result.counts == {"create": 1, "update": 1, "replace": 1, "delete": 1, "same": 3}
+    # Each change is listed with the resource's own type, not its parents'.
     assert result.changes == [
-        ("delete", "gone", "pulumi-python:dynamic/mrgov:ModelAlias"),
-        ("replace", "m", "pulumi-python:dynamic/mrgov:ModelAlias"),
+        ("create", "registry-mlflow-provider", "pulumi:providers:mrgov"),
+        ("delete", "gone", "mrgov:registry:ModelMetadata"),
+        ("replace", "m", "mrgov:registry:ModelMetadata"),
+        ("update", "perms", "mrgov:auth:ModelPermissions"),
     ]
     assert [(p.level, p.rule, p.message, p.resource) for p in result.policy] == [
         ("advisory", "pinned-version-described", "version 2 has no description", "a"),
