@@ -175,7 +175,7 @@ def test_no_credential_in_state_outputs_or_verbose_logs(local_stack: LocalStack,
     local_stack.cli.run("config", "set", "--secret", "mrgov:mlflowPassword", password)
     # It only names the key; Pulumi's secret heuristics would take the name for a secret.
     local_stack.cli.run(
-        "config", "set", "--path", "--plaintext", "mrgov:target.passwordSecret", "mlflowPassword"
+        "config", "set", "--path", "--plaintext", "mrgov:target.passwordSecret", "mrgov:mlflowPassword"
     )
     local_stack.set("mrgov:target.username", "admin")
     # ... and not in the provider's environment, so the provider really uses the config.
