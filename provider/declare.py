@@ -174,9 +174,11 @@ def _types_of(tp: Any) -> tuple[type, ...]:
 # ------------------------------------------------------------------------------------------------
 def is_unknown(value: Any) -> bool:
     """True for a value the engine does not know yet (a preview of something not created)."""
-    return isinstance(value, Computed) or (
-        isinstance(value, Mapping) and any(is_unknown(v) for v in value.values())
-    )
+    if isinstance(value, Mapping):
+        return any(is_unknown(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(is_unknown(v) for v in value)
+    return isinstance(value, Computed)
 
 
 def _coerce(tp: Any, value: Any, path: str, failures: list[tuple[str, str]]) -> Any:

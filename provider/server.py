@@ -29,7 +29,7 @@ from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import provider_pb2_grpc
 
 from provider.config import ConfigError, Connection, ProviderConfig, connect
-from provider.declare import Props, diff_of, inputs_of, parse, specs, wire
+from provider.declare import Props, diff_of, inputs_of, is_unknown, parse, specs, wire
 from provider.resource import NotFoundError, ProviderError, Resource
 from provider.values import plain_map, property_map
 
@@ -123,7 +123,9 @@ class MrgovProvider(p.Provider):
         res = self._resource(_token(request.urn))
         news, failures = parse(res.PROPS, plain_map(request.new_inputs))
         olds = parse(res.PROPS, plain_map(request.old_inputs))[0] if request.old_inputs else None
-        if not failures and self._conn is not None:
+        # A resource's own rules need every value: a preview with values not known yet checks
+        # types only, and the `up` that knows them runs the whole check.
+        if not failures and self._conn is not None and not is_unknown(plain_map(request.new_inputs)):
             failures = await self._run(res.check, self._conn, news, olds)
         return p.CheckResponse(
             inputs=property_map(_input_wire(news), _secrets(res.PROPS)),

@@ -95,22 +95,11 @@ class ModelPermissions(Resource[ModelPermissionsProps]):
                     failures.append((path, f"got {level!r}; allowed: {', '.join(LEVELS)}"))
         return failures
 
-    @staticmethod
-    def _normal(props: Perms) -> Perms:
-        return Perms(
-            model=props.model,
-            users={u: v.upper() for u, v in sorted(props.users.items())},
-            roles={r: v.upper() for r, v in sorted(props.roles.items())},
-            workspace=props.workspace,
-        )
-
     def create(self, conn: Connection, props: Perms) -> tuple[str, Perms]:
-        props = self._normal(props)
         self._apply(conn, props, Perms(model=props.model, workspace=props.workspace), adopt=True)
         return permissions_id(props.workspace, props.model), props
 
     def update(self, conn: Connection, id_: str, olds: Perms, news: Perms) -> Perms:
-        news = self._normal(news)
         self._apply(conn, news, olds, adopt=False)
         return news
 

@@ -68,13 +68,7 @@ class Role(Resource[RoleProps]):
             return [("members", f"must be a list of usernames, got {news.members!r}")]
         return []
 
-    @staticmethod
-    def _normal(props: RoleProps) -> RoleProps:
-        members = sorted(set(props.members)) if props.members is not None else None
-        return RoleProps(props.name, props.description, members, props.workspace)
-
     def create(self, conn: Connection, props: RoleProps) -> tuple[str, RoleProps]:
-        props = self._normal(props)
         uri, ws = conn.tracking_uri, props.workspace
         client = auth_client(uri)
         self._require_users(uri, props.members)  # before anything is created
@@ -103,7 +97,6 @@ class Role(Resource[RoleProps]):
         return RoleProps(name, role.description, snap.members(role) if managed else None, ws)
 
     def update(self, conn: Connection, id_: str, olds: RoleProps, news: RoleProps) -> RoleProps:
-        news = self._normal(news)
         uri = conn.tracking_uri
         try:
             role = snapshot(uri, fresh=True).roles.get((news.workspace, news.name))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from provider.config import Connection
-from provider.declare import Props, arg, is_unknown, out
+from provider.declare import Props, arg, out
 from provider.limits import (
     MLFLOW_TAG_PREFIX,
     alias_problem,
@@ -100,7 +100,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
     # -- check ---------------------------------------------------------------------------------
     def check(self, conn: Connection, news: Model, olds: Model | None) -> Failures:
         failures: Failures = []
-        if not is_unknown(news.model) and (problem := model_name_problem(news.model, uc=conn.uc)):
+        if problem := model_name_problem(news.model, uc=conn.uc):
             failures.append(("model", problem))
         failures += [("tags", p) for p in tag_problems(news.tags, uc=conn.uc)]
         for alias, version in news.aliases.items():
@@ -112,10 +112,10 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         for version, tags in news.version_tags.items():
             problems = [version_problem(version) or "", *tag_problems(tags, uc=conn.uc)]
             failures += [(f"versionTags.{version}", p) for p in problems if p]
-        if failures or is_unknown(news.model):
+        if failures:
             return failures
         # Read the registry for the pins that change: this is what makes `preview` refuse them.
-        for alias, version in sorted(_changed_pins(normalised(news), olds).items()):
+        for alias, version in sorted(_changed_pins(news, olds).items()):
             if reason := version_refusal(conn, news.model, version):
                 failures.append(
                     (f"aliases.{alias}", f"cannot point alias {alias!r} at version {version}: {reason}")
@@ -124,7 +124,6 @@ class ModelMetadata(Resource[ModelMetadataProps]):
 
     # -- create, update, delete ----------------------------------------------------------------
     def create(self, conn: Connection, props: Model) -> tuple[str, Model]:
-        props = normalised(props)
         # Usually just created (or adopted) by this process, whose answer is cached: then the tags
         # sent with the create request are seen and not sent again.
         current = state.get_model(conn.registry_uri, props.model)
@@ -142,7 +141,6 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         return props.model, replace(props, other_aliases=other)
 
     def update(self, conn: Connection, id_: str, olds: Model, news: Model) -> Model:
-        news = normalised(news)
         self._apply(conn, news, olds)
         other = {a: v for a, v in olds.other_aliases.items() if a not in news.aliases}
         return replace(news, other_aliases=other)
@@ -262,20 +260,6 @@ class ModelMetadata(Resource[ModelMetadataProps]):
             version_descriptions=descriptions,
             version_tags=version_tags,
         )
-
-
-def normalised(props: Model) -> Model:
-    """One spelling per version number (`"02"` is version 2), so equal pins never diff."""
-
-    def n(version: str) -> str:
-        return normal_version(version) if not version_problem(version) else version
-
-    return replace(
-        props,
-        aliases={a: n(v) for a, v in props.aliases.items()},
-        version_descriptions={n(v): t for v, t in props.version_descriptions.items()},
-        version_tags={n(v): t for v, t in props.version_tags.items()},
-    )
 
 
 # ------------------------------------------------------------------------------------------------
