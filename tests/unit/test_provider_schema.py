@@ -21,6 +21,7 @@ from pulumi.provider.experimental.property_value import Computed, PropertyValue
 from provider import VERSION, sdk
 from provider.config import Connection
 from provider.declare import camel, diff_of, parse, specs, type_schema
+from provider.docs import reference
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.resources import RESOURCES
 from provider.schema import package_schema
@@ -172,3 +173,8 @@ def test_nothing_imports_dynamic_providers_or_dill(package: str) -> None:
     for path in sorted((ROOT / package).rglob("*.py")):
         bad = {m for m in _imports(path) if m.startswith(("pulumi.dynamic", "dill"))}
         assert not bad, (path, bad)
+
+
+def test_the_reference_page_is_current() -> None:
+    page = (ROOT / "docs" / "provider-reference.md").read_text()
+    assert page == reference(), "run: .venv/bin/python -m provider.docs > docs/provider-reference.md"
