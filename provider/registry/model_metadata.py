@@ -142,8 +142,11 @@ class ModelMetadata(Resource[ModelMetadataProps]):
 
     def update(self, conn: Connection, id_: str, olds: Model, news: Model) -> Model:
         self._apply(conn, news, olds)
-        other = {a: v for a, v in olds.other_aliases.items() if a not in news.aliases}
-        return replace(news, other_aliases=other)
+        # One read after the writes, so `otherAliases` is what the model holds now (a training job
+        # may have moved its `Challenger` since the last refresh).
+        current = state.get_model(conn.registry_uri, news.model)
+        held = current.aliases if current is not None else olds.other_aliases
+        return replace(news, other_aliases={a: v for a, v in sorted(held.items()) if a not in news.aliases})
 
     def delete(self, conn: Connection, id_: str, props: Model) -> None:
         empty = Model(model=props.model)

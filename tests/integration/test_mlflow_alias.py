@@ -63,6 +63,22 @@ def test_moving_is_an_update_and_leaves_other_aliases(
     assert (outs["aliases"], outs["otherAliases"]) == ({"Production": "2"}, {"Challenger": "2"})
 
 
+def test_an_update_reports_the_other_aliases_as_they_are_now(
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+) -> None:
+    make_versions(model_name, "full", "full")
+    client.set_registered_model_alias(model_name, "Challenger", "1")
+    first = _pins(mrgov, model_name, Production=1)
+    id_, olds = mrgov.create(MM, first)
+    assert olds["otherAliases"] == {"Challenger": "1"}
+    client.set_registered_model_alias(model_name, "Challenger", "2")  # the training job moved on
+    new_process()
+
+    outs = mrgov.update(MM, id_, olds, _pins(mrgov, model_name, first, Production=2))
+
+    assert outs["otherAliases"] == {"Challenger": "2"}
+
+
 def test_renaming_an_alias_sets_the_new_one_before_deleting_the_old(
     make_mrgov: Callable[..., Mrgov],
     proxy: CountingProxy,
