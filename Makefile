@@ -30,8 +30,9 @@ mlflow-down: ## Stop the local MLflow server
 train: mlflow-up ## Train the demo models so the local stack's alias pins resolve (idempotent)
 	@$(PY) examples/train.py
 
-up: venv engine mlflow-up train ## The main job: pulumi up on the local stack
+up: venv engine mlflow-up train ## The main job: pulumi up on the local stack (upgrades a dynamic-provider state first)
 	@$(PULUMI) stack select --create $(STACK) >/dev/null
+	@$(PY) -m localdev.migrate --stack $(STACK)
 	$(PULUMI) up --yes --stack $(STACK)
 	@echo "MLflow UI: http://127.0.0.1:5000  user: admin  password: MLFLOW_TRACKING_PASSWORD in .state/secrets.env"
 
@@ -43,7 +44,7 @@ down: venv engine ## pulumi destroy on the local stack, then stop the server
 preview: venv engine ## pulumi preview --diff on STACK (default local)
 	$(PULUMI) preview --diff --stack $(STACK)
 
-migrate: venv engine ## Upgrade STACK's state from the dynamic providers to the mrgov provider (idempotent)
+migrate: venv engine ## Upgrade STACK's state from the dynamic providers to the mrgov provider (idempotent; docs/upgrading.md)
 	@$(PY) -m localdev.migrate --stack $(STACK)
 
 .PHONY: preview-all new-env

@@ -19,7 +19,9 @@ place, so the first `up` finds what it declares already there:
 
 `migrate_deployment` is a pure function of the exported state. The command keeps the exported state
 as `migrate-backup-<time>.json` next to the file backend before importing, and leaves a stack with no
-dynamic resources as it is (running it twice is safe).
+dynamic resources as it is (running it twice is safe): `make up` runs it before every `up`, and it
+says so in one line when there is nothing to migrate. Only MLflow-target stacks are migrated; a
+Databricks stack is refused (docs/upgrading.md says what to do instead).
 
     python -m localdev.migrate [--stack local] [--project DIR] [--pulumi CMD] [--dry-run]
 """
@@ -109,6 +111,18 @@ _REWRITTEN = frozenset(
 )
 # A dynamic resource in one of these states is half-way through an operation of the old code.
 _UNFINISHED = ("delete", "pendingReplacement", "taint")
+
+
+# A Databricks stack's dynamic resources are its models' aliases, tags and version descriptions, under
+# `databricks.RegisteredModel`s: not the MLflow layout this migration rewrites. Unity Catalog keeps
+# what they set when they leave the state, and the new `<model>-metadata` finds it in place.
+DATABRICKS_REFUSAL = (
+    "stack {stack!r} targets {kind!r}: this migration upgrades MLflow-target stacks only, nothing was "
+    "changed. Remove the stack's `pulumi-python:dynamic/mrgov:*` resources from its state only (`pulumi "
+    "state delete --stack {stack} <their URNs>`; Unity Catalog keeps their aliases, tags and version "
+    "descriptions), then `pulumi up`: each model's new `<model>-metadata` finds them in place "
+    "(docs/upgrading.md)"
+)
 
 
 class MigrationError(Exception):
@@ -665,10 +679,7 @@ def provider_inputs_for(project: Path, stack: str) -> dict[str, Any]:
         raise MigrationError(f"cannot read the config of stack {stack!r}: {exc}") from None
     target = spec.target
     if not isinstance(target, MlflowTarget):
-        raise MigrationError(
-            f"stack {stack!r} targets {target.kind!r}; its state holds MLflow dynamic resources, which only "
-            "an MLflow target has"
-        )
+        raise MigrationError(DATABRICKS_REFUSAL.format(stack=stack, kind=target.kind))
     inputs: dict[str, Any] = {"trackingUri": target.tracking_uri.rstrip("/")}
     if target.username:
         inputs["username"] = target.username

@@ -453,7 +453,7 @@ with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 state = os.environ["FAKE_STATE"]
 if args[:2] == ["stack", "export"]:
-    if args[3] != "local" or not os.path.exists(state):
+    if args[3] not in os.environ.get("FAKE_STACKS", "local").split(",") or not os.path.exists(state):
         sys.stderr.write(f"error: no stack named '{args[3]}' found\\n")
         sys.exit(255)
     sys.stdout.write(open(state).read())
@@ -561,6 +561,38 @@ def test_a_stack_moved_to_another_server_is_refused(
     assert run_main(fake_cli) == 1
     err = one_line_failure(capsys)
     assert "written against http://127.0.0.1:6000 but stack 'local' now targets http://127.0.0.1:5000" in err
+
+
+def test_a_fresh_stack_passes_through_without_a_backup_or_an_import(
+    fake_cli: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What `pulumi stack export` prints for a stack that `stack select --create` just made.
+    fresh = {"version": 3, "deployment": {"manifest": {"version": "v3.274.1"}, "metadata": {}}}
+    fake_cli["state"].write_text(json.dumps(fresh))
+    assert run_main(fake_cli) == 0
+    assert capsys.readouterr().out == "migrate: stack 'local' has no dynamic resources; nothing to migrate\n"
+    assert json.loads(fake_cli["state"].read_text()) == fresh
+    assert not fake_cli["backend"].exists()
+    calls = [json.loads(x) for x in fake_cli["log"].read_text().splitlines()]
+    assert [c[:2] for c in calls] == [["stack", "export"]]
+
+
+def test_a_databricks_stack_is_refused_with_what_to_do_instead(
+    fake_cli: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The old program's Databricks stacks held dynamic aliases, tags and version descriptions too.
+    (fake_cli["project"] / "Pulumi.dev.yaml").write_text((ROOT / "Pulumi.dev.yaml").read_text())
+    monkeypatch.setenv("FAKE_STACKS", "local,dev")
+    original = fake_cli["state"].read_text()
+    assert run_main(fake_cli, "--stack", "dev") == 1
+    err = one_line_failure(capsys)
+    assert err == f"migrate: {migrate.DATABRICKS_REFUSAL.format(stack='dev', kind='databricks')}\n"
+    assert "stack 'dev' targets 'databricks': this migration upgrades MLflow-target stacks only" in err
+    assert "pulumi state delete --stack dev" in err and "docs/upgrading.md" in err
+    assert fake_cli["state"].read_text() == original
+    assert not fake_cli["backend"].exists()
+    calls = [json.loads(x) for x in fake_cli["log"].read_text().splitlines()]
+    assert [c[:2] for c in calls] == [["stack", "export"]]
 
 
 def test_a_broken_dynamic_resource_is_one_line(
