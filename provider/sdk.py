@@ -17,10 +17,14 @@ from provider.auth.model_permissions import ModelPermissionsProps as ModelPermis
 from provider.auth.role import RoleProps as RoleArgs
 from provider.config import ProviderConfig as ProviderArgs
 from provider.declare import Props, specs
+from provider.events.webhook import WebhookProps as WebhookArgs
+from provider.registry.deployment_job_link import DeploymentJobLinkProps as DeploymentJobLinkArgs
 from provider.registry.model_metadata import ModelMetadataProps as ModelMetadataArgs
 from provider.registry.registered_model import RegisteredModelProps as RegisteredModelArgs
 
 __all__ = [
+    "DeploymentJobLink",
+    "DeploymentJobLinkArgs",
     "ModelMetadata",
     "ModelMetadataArgs",
     "ModelPermissions",
@@ -31,6 +35,8 @@ __all__ = [
     "RegisteredModelArgs",
     "Role",
     "RoleArgs",
+    "Webhook",
+    "WebhookArgs",
 ]
 
 
@@ -142,3 +148,39 @@ class Role(_Custom):
 
     def __init__(self, resource_name: str, args: RoleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(RoleArgs.TOKEN, resource_name, _props(args), _options(opts))
+
+
+# ------------------------------------------------------------------------------------------------
+# Registry events
+# ------------------------------------------------------------------------------------------------
+class Webhook(_Custom):
+    """An MLflow webhook: registry events POSTed, signed, to a URL (`mrgov:events:Webhook`)."""
+
+    name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    events: pulumi.Output[list[str]]
+    description: pulumi.Output[str]
+    status: pulumi.Output[str]
+    secret: pulumi.Output[str | None]
+
+    def __init__(self, resource_name: str, args: WebhookArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(WebhookArgs.TOKEN, resource_name, _props(args), _options(opts))
+
+
+class DeploymentJobLink(_Custom):
+    """A Unity Catalog model's deployment job (`mrgov:registry:DeploymentJobLink`)."""
+
+    model: pulumi.Output[str]
+
+    def __init__(
+        self, resource_name: str, args: DeploymentJobLinkArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__(DeploymentJobLinkArgs.TOKEN, resource_name, _props(args), _options(opts))
+
+    @property
+    def job_id(self) -> pulumi.Output[str]:
+        return self._out("jobId")
+
+    @property
+    def job_state(self) -> pulumi.Output[str]:
+        return self._out("jobState")

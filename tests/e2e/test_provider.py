@@ -16,6 +16,8 @@ import pytest
 
 from provider.auth.model_permissions import ModelPermissionsProps
 from provider.auth.role import RoleProps
+from provider.events.webhook import WebhookProps
+from provider.registry.deployment_job_link import DeploymentJobLinkProps
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.registry.registered_model import RegisteredModelProps
 from tests.conftest import ROOT
@@ -214,6 +216,8 @@ def test_get_schema_describes_every_resource_input_and_output(local_stack: Local
         ModelMetadataProps.TOKEN,
         ModelPermissionsProps.TOKEN,
         RoleProps.TOKEN,
+        WebhookProps.TOKEN,
+        DeploymentJobLinkProps.TOKEN,
     }
     for token, resource in schema["resources"].items():
         assert token.startswith("mrgov:") and token.count(":") == 2

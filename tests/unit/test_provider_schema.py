@@ -34,6 +34,8 @@ SDK_CLASSES: dict[str, type[pulumi.CustomResource]] = {
     "mrgov:registry:ModelMetadata": sdk.ModelMetadata,
     "mrgov:auth:ModelPermissions": sdk.ModelPermissions,
     "mrgov:auth:Role": sdk.Role,
+    "mrgov:events:Webhook": sdk.Webhook,
+    "mrgov:registry:DeploymentJobLink": sdk.DeploymentJobLink,
 }
 
 

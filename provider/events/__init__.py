@@ -1,0 +1,1 @@
+"""Registry events: who is told when the registry changes (`mrgov:events:*`)."""
