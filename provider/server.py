@@ -186,8 +186,13 @@ class MrgovProvider(p.Provider):
 # Clean errors
 # ------------------------------------------------------------------------------------------------
 def _root(exc: BaseException) -> BaseException:
-    """The error a provider method raised, under the SDK's traceback-carrying wrapper."""
-    while not isinstance(exc, ProviderError | ConfigError) and exc.__context__ is not None:
+    """The error a provider method raised, under the SDK's traceback-carrying wrapper.
+
+    The wrapper is a plain `Exception` raised while handling the real one; only that layer is peeled
+    off. The real error's own `__context__` (say, a refused create that led to a read which then lost
+    the connection) is history, not the cause the user needs to see.
+    """
+    while type(exc) is Exception and exc.__context__ is not None:
         exc = exc.__context__
     return exc
 

@@ -229,6 +229,9 @@ def mock_program() -> Iterator[Callable[..., MockRun]]:
         mocks: pulumi_mocks.Mocks | None = None,
     ) -> MockRun:
         monitor = RecordingMonitor(mocks or EchoMocks())
+        # The SDK makes futures on the current event loop; an earlier `asyncio.run` (the integration
+        # tests' provider harness) leaves none, so give each run its own.
+        asyncio.set_event_loop(asyncio.new_event_loop())
         # A fresh root stack per run, named after this run's stack (set_mocks keeps an existing one).
         pulumi.runtime.settings.ROOT.set(None)
         pulumi.runtime.set_mocks(

@@ -180,3 +180,22 @@ def test_nothing_imports_dynamic_providers_or_dill(package: str) -> None:
 def test_the_reference_page_is_current() -> None:
     page = (ROOT / "docs" / "provider-reference.md").read_text()
     assert page == reference(), "run: .venv/bin/python -m provider.docs > docs/provider-reference.md"
+
+
+def test_the_message_is_the_last_error_not_the_one_it_happened_while_handling() -> None:
+    from provider.server import message_of
+
+    def wrapped() -> None:  # as the SDK's _raise_with_traceback does
+        try:
+            try:
+                raise ValueError("RESOURCE_ALREADY_EXISTS")  # a refused create, handled by adopting
+            except ValueError:
+                raise ConnectionError("Connection refused") from None  # the read that adopts fails
+        except Exception as exc:
+            raise Exception(f"{exc}:\n  File ...") from None
+
+    try:
+        wrapped()
+    except Exception as exc:
+        message = message_of(exc)
+    assert "Connection refused" in message and "ALREADY_EXISTS" not in message and "File" not in message
