@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from localdev.mlflow_server import Server
 from tests.conftest import ROOT, PulumiCli
+from tests.e2e.conftest import LocalStack
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +33,10 @@ def section(text: str, stack: str) -> str:
     return text.split(f"## `{stack}`: ")[1].split("\n## ")[0]
 
 
-def test_preview_all_previews_what_it_can_reach(
-    tmp_path: Path, pulumi_cli: PulumiCli, mlflow_server: Server
-) -> None:
-    cli = pulumi_cli
-    cli.run("stack", "init", "local")
-    cli.run("config", "set", "--path", "mrgov:target.trackingUri", mlflow_server.url)
+def test_preview_all_previews_what_it_can_reach(tmp_path: Path, local_stack: LocalStack) -> None:
+    # A server holding the demo's trained versions: the preview checks the versions the aliases pin.
+    cli = local_stack.cli
+    url = local_stack.proxy.url
     output = tmp_path / "summary.md"
 
     ran = preview_all(cli, output)
@@ -49,12 +47,12 @@ def test_preview_all_previews_what_it_can_reach(
     steps = json.loads(cli.run("preview", "--json").stdout)["steps"]
     creates = sum(1 for s in steps if s["op"] == "create")
     assert (
-        f"| `local` | mlflow {mlflow_server.url} | ✅ previewed | {creates} | 0 | 0 | 0 | no violations |"
+        f"| `local` | mlflow {url} | ✅ previewed | {creates} | 0 | 0 | 0 | no violations |"
         in text
     )
     local = section(text, "local")
     assert f"**Changes**: {creates} to create; 0 unchanged." in local
-    assert "`pulumi-python:dynamic/mrgov:RegisteredModel` |" in local
+    assert "`mrgov:registry:RegisteredModel` |" in local
     assert "**Policy**: no violations." in local
     for stack in ("dev", "staging", "prod"):
         assert f"| `{stack}` | databricks (host from env) | ⏭️ skipped |  |  |  |  | not run |" in text
