@@ -5,6 +5,10 @@ PY := .venv/bin/python
 STACK ?= local
 PULUMI := scripts/pulumi.sh
 export PYTHONPATH := $(CURDIR)
+# The local server's database: sqlite (default) or postgres (a private PostgreSQL cluster; docs/postgres.md).
+DB ?= sqlite
+# The database of the tests' own servers (tests/conftest.py); the environment's MRGOV_TEST_DB wins.
+export MRGOV_TEST_DB ?= $(DB)
 
 .PHONY: help venv engine mlflow-up mlflow-down train up down preview migrate test lint clean
 
@@ -21,10 +25,10 @@ venv: .venv/.installed ## Create the virtualenv with the pinned dependencies
 engine: ## Build or find the Pulumi engine (cached outside the clone)
 	@scripts/engine.sh >/dev/null
 
-mlflow-up: venv ## Start the local MLflow server on 127.0.0.1 (data in .state/mlflow)
-	@$(PY) -m localdev.mlflow_server up
+mlflow-up: venv ## Start the local MLflow server on 127.0.0.1 (data in .state/mlflow; DB=postgres for PostgreSQL)
+	@$(PY) -m localdev.mlflow_server up --db $(DB)
 
-mlflow-down: ## Stop the local MLflow server
+mlflow-down: ## Stop the local MLflow server (and its PostgreSQL, if any)
 	@$(PY) -m localdev.mlflow_server down
 
 train: mlflow-up ## Train the demo models so the local stack's alias pins resolve (idempotent)
@@ -56,7 +60,7 @@ new-env: venv engine ## New stack from a template: ENV=qa CATALOG=qa_catalog FRO
 	  echo "usage: make new-env ENV=qa CATALOG=qa_catalog FROM=staging [PRINCIPALS='role=a,b ...'] [ARGS='--tracking-uri URL']" >&2; exit 2; }
 	@$(PY) -m localdev.new_env "$(ENV)" --catalog "$(CATALOG)" --from "$(FROM)" $(foreach p,$(PRINCIPALS),--principals "$(p)") $(ARGS)
 
-test: venv engine ## Lint, type-check, then unit, integration and e2e tests
+test: venv engine ## Lint, type-check, then unit, integration and e2e tests (DB=postgres: on PostgreSQL)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest
