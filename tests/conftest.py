@@ -1,4 +1,8 @@
-"""Shared fixtures: real MLflow servers on free loopback ports, and the Pulumi CLI."""
+"""Shared fixtures: real MLflow servers on free loopback ports, and the Pulumi CLI.
+
+The servers' database is sqlite unless `MRGOV_TEST_DB=postgres` (`make test DB=postgres`): then each
+server keeps its stores in its own private PostgreSQL cluster (localdev/postgres.py), with 4 workers.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,67 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from localdev.mlflow_server import Server, start, stop
+from localdev.mlflow_server import DATABASES, Server, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_DB = os.environ.get("MRGOV_TEST_DB", "sqlite")
+_REACHABLE_DIRS: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_DB not in DATABASES:
+        raise pytest.UsageError(f"MRGOV_TEST_DB={TEST_DB!r}: choose one of {', '.join(DATABASES)}")
+
+
+def data_dir_for(db: str, tmp: Path) -> Path:
+    """Where a server on `db` keeps its data: `tmp`, except for PostgreSQL under root.
+
+    Then the cluster runs as the `postgres` user, who cannot enter pytest's temporary folders (mode
+    0700, owned by root), so the data goes to a folder of its own in the system's temporary folder,
+    open for traversal only (0711) and removed at the end of the session.
+    """
+    if db != "postgres" or os.geteuid() != 0:
+        return tmp
+    folder = Path(tempfile.mkdtemp(prefix="mrgov-pg-"))
+    folder.chmod(0o711)
+    _REACHABLE_DIRS.append(folder)
+    return folder / tmp.name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_reachable_dirs() -> Iterator[None]:
+    yield
+    for folder in _REACHABLE_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def db_options(db: str, db_password: str | None = None) -> dict[str, Any]:
+    """`start()` keywords for a server on `db` (a generated database password for PostgreSQL)."""
+    if db == "sqlite":
+        return {"db": db}
+    # The first start of a cluster runs initdb and MLflow's migrations; 4 workers then import MLflow.
+    return {"db": db, "db_password": db_password or secrets.token_urlsafe(18), "timeout": 240.0}
 
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One MLflow server with basic auth for the whole session, on a free port.
+    """One MLflow server with basic auth for the whole session, on a free port, on MRGOV_TEST_DB.
 
     Tests that change server-wide state (users, roles) should use names of their own.
     """
-    data = tmp_path_factory.mktemp("mlflow")
-    server = start(data, auth=True, password=secrets.token_urlsafe(18), secret_key=secrets.token_hex(16))
+    data = data_dir_for(TEST_DB, tmp_path_factory.mktemp("mlflow"))
+    server = start(
+        data, auth=True, password=secrets.token_urlsafe(18), secret_key=secrets.token_hex(16),
+        **db_options(TEST_DB),
+    )  # fmt: skip
     try:
         yield server
     finally:

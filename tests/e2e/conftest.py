@@ -4,6 +4,10 @@ Each test gets its own MLflow server (auth on, free loopback port), started from
 that the demo training script filled once per session, so every test begins with the seed's models
 and their versions already registered, as a training pipeline would leave them. The stack's tracking
 URI goes through a counting proxy, so tests can count the requests Pulumi's providers send.
+
+The servers run on MRGOV_TEST_DB (tests/conftest.py). On PostgreSQL the template is a stopped server's
+data folder with its stopped cluster in it, and each test's copy starts its own cluster: a file-level
+copy of a cluster that is shut down is a valid one (https://www.postgresql.org/docs/15/backup-file.html).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from mlflow import MlflowClient
 from components.spec import StackSpec, build_from_files
 from localdev.counting_proxy import CountingProxy
 from localdev.mlflow_server import Server, start, stop
-from tests.conftest import ROOT, PulumiCli, cli_env, copy_project
+from tests.conftest import ROOT, TEST_DB, PulumiCli, cli_env, copy_project, data_dir_for, db_options
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,24 @@ class Template:
     data: Path
     password: str
     secret_key: str
+    db: str = "sqlite"
+    db_password: str | None = None
+
+    def start(self, data: Path, port: int | None = None) -> Server:
+        """A server on `data` (a copy of this template), with the template's secrets and database."""
+        return start(
+            data, port, auth=True, password=self.password, secret_key=self.secret_key,
+            **db_options(self.db, self.db_password),
+        )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    data = tmp_path_factory.mktemp("trained") / "mlflow"
-    template = Template(data, secrets.token_urlsafe(18), secrets.token_hex(16))
-    server = start(data, auth=True, password=template.password, secret_key=template.secret_key)
+def train_template(data: Path, db: str) -> Template:
+    """Start a server on `db` in `data`, run the demo training against it, stop it."""
+    template = Template(
+        data, secrets.token_urlsafe(18), secrets.token_hex(16), db,
+        secrets.token_urlsafe(18) if db == "postgres" else None,
+    )  # fmt: skip
+    server = template.start(data)
     try:
         env = {**os.environ, **server.credentials_env, "MLFLOW_TRACKING_URI": server.url}
         subprocess.run(
@@ -51,6 +66,11 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     finally:
         stop(data)
     return template
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    return train_template(data_dir_for(TEST_DB, tmp_path_factory.mktemp("trained")) / "mlflow", TEST_DB)
 
 
 @dataclass
@@ -73,23 +93,26 @@ class Registry:
 
     def restart(self) -> None:
         port = int(self.url.rsplit(":", 1)[1])
-        self.server = start(
-            self.data, port, auth=True, password=self.template.password, secret_key=self.template.secret_key
-        )
+        self.server = self.template.start(self.data, port)
+
+
+# A stopped server's files only: no pid files, sockets or logs of the template's run.
+_NOT_COPIED = ("server.pid", "server.log", "postmaster.pid", "postgres-run", ".s.PGSQL.*")
+
+
+def open_registry(template: Template, data: Path) -> Registry:
+    """Copy the template to `data` and start a server on the copy."""
+    shutil.copytree(template.data, data, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    return Registry(data, template, template.start(data))
 
 
 @pytest.fixture
 def registry(
     tmp_path: Path, trained_template: Template, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Registry]:
-    data = tmp_path / "mlflow"
-    shutil.copytree(trained_template.data, data, ignore=shutil.ignore_patterns("server.pid", "server.log"))
-    server = start(
-        data, auth=True, password=trained_template.password, secret_key=trained_template.secret_key
-    )
-    for key, value in server.credentials_env.items():
+    reg = open_registry(trained_template, data_dir_for(trained_template.db, tmp_path) / "mlflow")
+    for key, value in reg.server.credentials_env.items():
         monkeypatch.setenv(key, value)  # this process's MLflow clients act as the admin
-    reg = Registry(data, trained_template, server)
     try:
         yield reg
     finally:
