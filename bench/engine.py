@@ -21,13 +21,19 @@ The servers run with `auth_cache_ttl_seconds = 600` in their basic-auth ini (the
 is 60): without it MLflow checks the admin password with PBKDF2 on every request (about 0.3 s of server
 CPU here), which would dominate both the stack and the floor. `--no-auth-cache` measures without it.
 
-Run: `python -m bench.engine [--n 50 200]` (writes bench/results/engine.json).
+Servers (`--db sqlite,postgres`): each database gets its own templates and measurements, one after the
+other, reported side by side. sqlite is the default server (1 worker); postgres keeps MLflow's stores and
+the auth app's in a private PostgreSQL cluster in the copy's data folder (localdev/postgres.py) and runs
+4 workers. Each row records how long its server took to start on a copy of the template.
+
+Run: `python -m bench.engine [--n 50 200] [--db sqlite,postgres]` (writes bench/results/engine.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -63,8 +69,12 @@ AUTH_CACHE_TTL = 600
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Secrets:
+    """The servers' admin secrets, and the database they run on (with its password for postgres)."""
+
     password: str
     secret_key: str
+    db: str = "sqlite"
+    db_password: str = ""
 
 
 @contextlib.contextmanager
@@ -72,8 +82,8 @@ def server(data: Path, creds: Secrets, auth_cache: bool) -> Iterator[mlflow_serv
     """A local MLflow server (basic auth) on `data`, optionally with the auth cache; stopped afterwards."""
     original = mlflow_server._write_auth_ini
 
-    def with_cache(data_dir: Path) -> Path:
-        ini = original(data_dir)
+    def with_cache(data_dir: Path, database_uri: str | None = None) -> Path:
+        ini = original(data_dir, database_uri)
         ttl = f"auth_cache_ttl_seconds = {AUTH_CACHE_TTL if auth_cache else 0}"
         lines = [x for x in ini.read_text().splitlines() if not x.startswith("auth_cache_ttl_seconds")]
         ini.write_text("\n".join([*lines, ttl]) + "\n")
@@ -81,7 +91,10 @@ def server(data: Path, creds: Secrets, auth_cache: bool) -> Iterator[mlflow_serv
 
     mlflow_server._write_auth_ini = with_cache  # the ini is written inside start(); nothing else changes
     try:
-        srv = mlflow_server.start(data, auth=True, password=creds.password, secret_key=creds.secret_key)
+        srv = mlflow_server.start(
+            data, auth=True, password=creds.password, secret_key=creds.secret_key,
+            db=creds.db, db_password=creds.db_password or None, timeout=300.0,
+        )  # fmt: skip
     finally:
         mlflow_server._write_auth_ini = original
     try:
@@ -134,12 +147,16 @@ def _fill_template(url: str, n: int) -> None:
 
 @contextlib.contextmanager
 def registry_copy(template: Path, work: Path, creds: Secrets, auth_cache: bool) -> Iterator[CountingProxy]:
-    """A server on a fresh copy of the template, with a counting proxy in front."""
+    """A server on a fresh copy of the template (a stopped cluster too, for postgres), with a counting
+    proxy in front; `proxy.start_s` is how long the server took to start."""
     if work.exists():
         shutil.rmtree(work)
-    shutil.copytree(template, work, ignore=shutil.ignore_patterns("server.pid", "server.log"))
+    ignore = shutil.ignore_patterns("server.pid", "server.log", "postmaster.pid", "postgres-run")
+    shutil.copytree(template, work, ignore=ignore)
+    t0 = time.perf_counter()
     with server(work, creds, auth_cache) as srv, CountingProxy(srv.url) as proxy:
         proxy.credentials = client_env(srv)  # type: ignore[attr-defined]
+        proxy.start_s = round(time.perf_counter() - t0, 1)  # type: ignore[attr-defined]
         yield proxy
 
 
@@ -337,19 +354,29 @@ def first_up_variants(
     return out
 
 
+def bench_tmp() -> Path:
+    """A temporary folder for templates and copies. Open for traversal (0711): a PostgreSQL cluster in
+    it runs as the `postgres` user when the benchmark runs as root (localdev/postgres.py)."""
+    tmp = Path(tempfile.mkdtemp(prefix="mrgov-bench-"))
+    tmp.chmod(0o711)
+    return tmp
+
+
 def settings_only(
-    ns: list[int], labels: tuple[str, ...], creds: Secrets, bin_dir: str, auth_cache: bool
+    ns: list[int], labels: tuple[str, ...], servers: list[Secrets], bin_dir: str, auth_cache: bool
 ) -> int:
     """Only the first `up` per engine setting (side by side in one run); writes engine_settings.json."""
     rows = []
-    with tempfile.TemporaryDirectory(prefix="mrgov-bench-") as tmp_name:
-        tmp = Path(tmp_name)
-        for n in ns:
-            template = tmp / f"template-{n}"
-            make_template(n, template, creds, auth_cache)
-            rows.append(
-                {"n": n, "first_up": first_up_variants(n, template, tmp, creds, bin_dir, auth_cache, labels)}
-            )
+    tmp = bench_tmp()
+    try:
+        for creds in servers:
+            for n in ns:
+                template = tmp / creds.db / f"template-{n}"
+                make_template(n, template, creds, auth_cache)
+                variants = first_up_variants(n, template, tmp / creds.db, creds, bin_dir, auth_cache, labels)
+                rows.append({"db": creds.db, "n": n, "first_up": variants})
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     path = write_result("engine_settings", {"rows": rows})
     print(f"wrote {path.relative_to(ROOT)}")
     return 0
@@ -361,9 +388,14 @@ def bench_n(
     template = tmp / f"template-{n}"
     setup_s = make_template(n, template, creds, auth_cache)
     print(f"N={n}: template with {n} models x 2 versions in {setup_s:.1f}s", flush=True)
-    out: dict[str, Any] = {"n": n, "template_s": round(setup_s, 1), "floor": {}, "stack": {}, "settings": {}}
+    out: dict[str, Any] = {
+        "db": creds.db, "workers": mlflow_server.DEFAULT_WORKERS[creds.db], "n": n,
+        "template_s": round(setup_s, 1), "floor": {}, "stack": {}, "settings": {},
+    }  # fmt: skip
 
     with registry_copy(template, tmp / f"floor-{n}", creds, auth_cache) as proxy:
+        out["server_start_s"] = proxy.start_s  # type: ignore[attr-defined]
+        print(f"N={n}: {creds.db} server on a copy of the template up in {out['server_start_s']} s")
         for phase in ("apply", "read", "destroy"):
             out["floor"][phase] = run_floor(phase, proxy, n)
             print(f"N={n}: floor {phase}: {out['floor'][phase]}", flush=True)
@@ -407,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         help="only the first up under these engine settings, side by side (writes engine_settings.json)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary servers, projects and states")
+    parser.add_argument(
+        "--db", default="sqlite", help="servers to measure side by side: sqlite, postgres or sqlite,postgres"
+    )
     parser.add_argument("--template", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("PHASE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -417,25 +452,65 @@ def main(argv: list[str] | None = None) -> int:
         print(_floor(args.floor[0], args.floor[1], args.n[0]))
         return 0
 
-    creds = Secrets(secrets.token_urlsafe(18), secrets.token_hex(16))
+    dbs = [x.strip() for x in args.db.split(",") if x.strip()]
+    if not dbs or set(dbs) - set(mlflow_server.DATABASES) or len(set(dbs)) != len(dbs):
+        parser.error(f"--db: a comma-separated list of {', '.join(mlflow_server.DATABASES)}, each once")
+    base = Secrets(secrets.token_urlsafe(18), secrets.token_hex(16))
+    servers = [dataclasses.replace(base, db=db, db_password=secrets.token_urlsafe(18)) for db in dbs]
     bin_dir = engine_bin()
     auth_cache = not args.no_auth_cache
-    if args.settings_only:
-        return settings_only(args.n, tuple(args.settings_only), creds, bin_dir, auth_cache)
+    try:
+        if args.settings_only:
+            return settings_only(args.n, tuple(args.settings_only), servers, bin_dir, auth_cache)
+        rows = run_all(args.n, servers, bin_dir, auth_cache, settings=not args.no_settings, keep=args.keep)
+    except mlflow_server.ServerError as exc:
+        print(f"bench.engine: {exc}", file=sys.stderr)
+        return 1
+
+    growth: dict[str, dict[str, float | None]] = {}
+    goals: dict[str, bool] = {}
+    for db in dbs:
+        mine = [r for r in rows if r["db"] == db]
+        growth[db] = growth_exponents(mine)
+        big = max(mine, key=lambda r: r["n"])
+        goals[f"{db}_first_up_le_2x_floor_at_{big['n']}"] = big["ratios"]["first_up_vs_apply_floor"] <= 2.0
+        goals[f"{db}_noop_up_zero_writes"] = all(r["stack"]["noop_up"]["writes"] == 0 for r in mine)
+    print(f"growth exponents: {growth}")
+    print(f"goals: {goals}")
+    path = write_result(
+        "engine",
+        {"auth_cache_ttl_seconds": AUTH_CACHE_TTL if auth_cache else 0, "dbs": dbs, "rows": rows,
+         "growth_exponent": growth, "goals": goals},
+    )  # fmt: skip
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+def run_all(
+    ns: list[int], servers: list[Secrets], bin_dir: str, auth_cache: bool, settings: bool, keep: bool
+) -> list[dict[str, Any]]:
+    """Every N on every server, one server after the other (the same load hits both less evenly than
+    interleaving would, but a server's template is made once)."""
     rows = []
-    tmp = Path(tempfile.mkdtemp(prefix="mrgov-bench-"))
-    if args.keep:
+    tmp = bench_tmp()
+    if keep:
         print(f"keeping {tmp}", flush=True)
     try:
-        for i, n in enumerate(args.n):
-            # The engine settings are tried at the smallest N, to keep `make bench` near 20 minutes.
-            rows.append(bench_n(n, tmp, creds, bin_dir, auth_cache, settings=i == 0 and not args.no_settings))
-            if not args.keep:
-                shutil.rmtree(tmp / f"template-{n}", ignore_errors=True)
+        for creds in servers:
+            work = tmp / creds.db
+            work.mkdir()
+            for i, n in enumerate(ns):
+                # The engine settings are tried at the smallest N, to keep `make bench` near 20 minutes.
+                rows.append(bench_n(n, work, creds, bin_dir, auth_cache, settings=i == 0 and settings))
+                if not keep:
+                    shutil.rmtree(work / f"template-{n}", ignore_errors=True)
     finally:
-        if not args.keep:
+        if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+    return rows
 
+
+def growth_exponents(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     growth = {}
     for label in ("first_up", "noop_up", "refresh", "destroy"):
         growth[f"stack_{label}_wall"] = fit_exponent([(r["n"], r["stack"][label]["wall_s"]) for r in rows])
@@ -447,20 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     growth["state_bytes_after_first_up"] = fit_exponent(
         [(r["n"], r["stack"]["first_up"]["state_bytes"]) for r in rows]
     )
-    big = max(rows, key=lambda r: r["n"])
-    goals = {
-        f"first_up_le_2x_floor_at_{big['n']}": big["ratios"]["first_up_vs_apply_floor"] <= 2.0,
-        "noop_up_zero_writes": all(r["stack"]["noop_up"]["writes"] == 0 for r in rows),
-    }
-    print(f"growth exponents: {growth}")
-    print(f"goals: {goals}")
-    path = write_result(
-        "engine",
-        {"auth_cache_ttl_seconds": AUTH_CACHE_TTL if auth_cache else 0, "rows": rows,
-         "growth_exponent": growth, "goals": goals},
-    )  # fmt: skip
-    print(f"wrote {path.relative_to(ROOT)}")
-    return 0
+    return growth
 
 
 if __name__ == "__main__":

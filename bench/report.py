@@ -36,18 +36,24 @@ def program_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _db(row: dict[str, Any]) -> str:
+    """A row's server (results from before `--db` were all sqlite)."""
+    db: str = row.get("db", "sqlite")
+    return db
+
+
 def engine_table(data: dict[str, Any]) -> str:
     lines = [
-        "| N | command | stack s | floor s | ratio | requests/model (stack / floor) | writes | 4xx | "
-        "checkpoint KB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| server | N | command | stack s | floor s | ratio | requests/model (stack / floor) | writes "
+        "| 4xx | checkpoint KB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     pairs = (("first_up", "apply"), ("noop_up", "read"), ("refresh", "read"), ("destroy", "destroy"))
     for r in data["rows"]:
         for label, floor_phase in pairs:
             s, f = r["stack"][label], r["floor"][floor_phase]
             lines.append(
-                f"| {r['n']} | {label.replace('_', ' ')} | {s['wall_s']:.1f} "
+                f"| {_db(r)} | {r['n']} | {label.replace('_', ' ')} | {s['wall_s']:.1f} "
                 f"| {f['wall_s']:.1f} ({floor_phase}) | {s['wall_s'] / f['wall_s']:.2f} "
                 f"| {s['requests_per_model']:.2f} / {f['requests_per_model']:.2f} "
                 f"| {s['writes']} | {s['errors_4xx_5xx']} | {s['state_bytes'] / 1024:.0f} |"
@@ -55,7 +61,7 @@ def engine_table(data: dict[str, Any]) -> str:
         floor_apply = r["floor"]["apply"]["wall_s"]
         for label, s in r.get("settings", {}).items():
             lines.append(
-                f"| {r['n']} | first up, {label.replace('_', ' ')} | {s['wall_s']:.1f} "
+                f"| {_db(r)} | {r['n']} | first up, {label.replace('_', ' ')} | {s['wall_s']:.1f} "
                 f"| {floor_apply:.1f} (apply) | {s['wall_s'] / floor_apply:.2f} "
                 f"| {s['requests_per_model']:.2f} | {s['writes']} | {s['errors_4xx_5xx']} "
                 f"| {s['state_bytes'] / 1024:.0f} |"
@@ -63,13 +69,63 @@ def engine_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def servers_table(data: dict[str, Any]) -> str:
+    """The servers side by side (`bench.engine --db sqlite,postgres`): one column per server.
+
+    *ms/request* is the floor's own time (after its start-up) over its requests: sequential calls, so
+    the mean latency of one request through the proxy.
+    """
+    dbs: list[str] = list(dict.fromkeys(_db(r) for r in data["rows"]))
+    by_key = {(_db(r), r["n"]): r for r in data["rows"]}
+    ns = sorted({r["n"] for r in data["rows"]})
+
+    def workers(r: dict[str, Any]) -> str:
+        count = r.get("workers", 1)
+        return f"{r['server_start_s']:.1f} ({count} worker{'s' if count > 1 else ''})"
+
+    def stack(label: str, floor: str) -> Any:
+        def cell(r: dict[str, Any]) -> str:
+            s, f = r["stack"][label], r["floor"][floor]
+            return f"{s['wall_s']:.1f} ({s['wall_s'] / f['wall_s']:.2f}x), {s['requests']} req"
+
+        return cell
+
+    def floor(phase: str) -> Any:
+        def cell(r: dict[str, Any]) -> str:
+            f = r["floor"][phase]
+            ms = 1000 * f["calls_s"] / f["requests"] if f["requests"] else 0.0
+            return f"{f['wall_s']:.1f}, {ms:.0f} ms/request"
+
+        return cell
+
+    figures = [
+        ("server start on a copy of the template, s", workers),
+        ("first `up` s (x apply floor), requests", stack("first_up", "apply")),
+        ("no-op `up` s (x read floor), requests", stack("noop_up", "read")),
+        ("`refresh` s (x read floor), requests", stack("refresh", "read")),
+        ("`destroy` s (x destroy floor), requests", stack("destroy", "destroy")),
+        ("floor apply s, latency", floor("apply")),
+        ("floor read s, latency", floor("read")),
+        ("floor destroy s, latency", floor("destroy")),
+    ]
+    lines = ["| N | figure | " + " | ".join(dbs) + " |", "|---|---|" + "---|" * len(dbs)]
+    for n in ns:
+        for text, render in figures:
+            cells = [render(by_key[(db, n)]) if (db, n) in by_key else "" for db in dbs]
+            lines.append(f"| {n} | {text} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def settings_table(data: dict[str, Any]) -> str:
-    lines = ["| N | setting | first up s | requests/model | checkpoint KB |", "|---|---|---|---|---|"]
+    lines = [
+        "| server | N | setting | first up s | requests/model | checkpoint KB |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in data["rows"]:
         for label, s in r["first_up"].items():
             lines.append(
-                f"| {r['n']} | {label.replace('_', ' ')} | {s['wall_s']:.1f} | {s['requests_per_model']:.2f} "
-                f"| {s['state_bytes'] / 1024:.0f} |"
+                f"| {_db(r)} | {r['n']} | {label.replace('_', ' ')} | {s['wall_s']:.1f} "
+                f"| {s['requests_per_model']:.2f} | {s['state_bytes'] / 1024:.0f} |"
             )
     return "\n".join(lines)
 
@@ -102,8 +158,11 @@ def main() -> int:
             print(f"<!-- no bench/results/{name}.json -->\n")
             continue
         m = data["machine"]
-        print(f"<!-- {name}: {m['date']}, load at start {m['load_average_at_start']} -->")
+        load, commit = m["load_average_at_start"], m["git_commit"]
+        print(f"<!-- {name}: {m['date']}, load at start {load}, commit {commit} -->")
         print(render(data))
+        if name == "engine" and len({_db(r) for r in data["rows"]}) > 1:
+            print(f"\n{servers_table(data)}")
         print(f"\ngrowth: {data.get('growth_exponent')}\ngoals: {data.get('goals')}\n")
     return 0
 
