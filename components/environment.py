@@ -15,7 +15,8 @@ StackReference whatever the target:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -34,6 +35,8 @@ class EnvironmentArgs:
 
     spec: StackSpec
     mlflow_password: pulumi.Input[str] | None = None
+    webhook_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The signing secret of each of the stack's webhooks (spec.webhook_secrets), Pulumi secrets."""
 
 
 def mlflow_grants(spec: StackSpec) -> dict[str, dict[str, list[str]]]:
@@ -79,7 +82,11 @@ class Environment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         if isinstance(spec.target, MlflowTarget):
             mlflow = MlflowRegistry(
-                f"{name}-mlflow", MlflowRegistryArgs(spec=spec, password=args.mlflow_password), child
+                f"{name}-mlflow",
+                MlflowRegistryArgs(
+                    spec=spec, password=args.mlflow_password, webhook_secrets=args.webhook_secrets
+                ),
+                child,
             )
             self.grants = pulumi.Output.from_input(mlflow_grants(spec))
             self.adopted_models = mlflow.adopted_models

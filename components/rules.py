@@ -16,6 +16,14 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from provider.events.limits import (
+    WEBHOOK_EVENTS,
+    WEBHOOK_STATUSES,
+    event_problem,
+    webhook_name_problem,
+    webhook_url_problem,
+)
+
 if TYPE_CHECKING:
     from components.spec import GrantConfig, StackConfig
 
@@ -491,6 +499,230 @@ def _roles_have_principals(cfg: StackConfig) -> Iterator[Violation]:
             )
 
 
+# --------------------------------------------------------------------------------------------------------
+# Registry events: webhooks (MLflow target) and deployment jobs (Databricks target)
+# --------------------------------------------------------------------------------------------------------
+EVENTS_HOW_TO = "docs/how-to/notify-deployment-pipeline.md"
+# A Databricks model update trigger watches at most 10 aliases
+# (https://docs.databricks.com/aws/en/jobs/model-update-triggers).
+TRIGGER_ALIASES_MAX = 10
+# The parameters of a deployment job, which the stack sets: the model, and the version a run deploys
+# (https://docs.databricks.com/aws/en/mlflow/deployment-job; Unity Catalog reports a job without them
+# as REQUIRED_PARAMETERS_CHANGED).
+DEPLOYMENT_JOB_PARAMETERS = ("model_name", "model_version")
+_CONFIG_KEY = re.compile(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+")
+_OUR_NAMESPACE = "mrgov"  # components.spec.NAMESPACE
+_SECRET_HOW = "`pulumi config set --secret mrgov:deployHookSecret <value>`"
+
+
+def _webhooks(cfg: StackConfig) -> Iterator[Violation]:
+    if cfg.webhooks and cfg.target.kind != "mlflow":
+        for name in cfg.webhooks:
+            yield Violation(
+                "webhook-target",
+                "mandatory",
+                ("webhooks", name),
+                "webhooks are an MLflow tracking server feature and Unity Catalog has none; allowed: on "
+                "the databricks target, a deployment job per model "
+                f"(models.<model>.deploymentJob, {EVENTS_HOW_TO})",
+            )
+        return
+    for name, hook in cfg.webhooks.items():
+        path = ("webhooks", name)
+        if problem := webhook_name_problem(name):
+            yield Violation("webhook-name", "mandatory", path, problem)
+        if not hook.url.strip():
+            yield Violation(
+                "webhook-url",
+                "mandatory",
+                (*path, "url"),
+                "is required; allowed: the URL MLflow POSTs each event to, such as https://ci.example/hooks/mlflow",
+            )
+        elif problem := webhook_url_problem(hook.url):
+            yield Violation("webhook-url", "mandatory", (*path, "url"), problem)
+        if not hook.events:
+            yield Violation(
+                "webhook-events",
+                "mandatory",
+                (*path, "events"),
+                f"is missing or empty; allowed: one or more of {', '.join(WEBHOOK_EVENTS)}",
+            )
+        seen: set[str] = set()
+        for i, event in enumerate(hook.events):
+            if problem := event_problem(event):
+                yield Violation("webhook-events", "mandatory", (*path, "events", i), problem)
+            elif event in seen:
+                yield Violation(
+                    "webhook-events",
+                    "mandatory",
+                    (*path, "events", i),
+                    f"{event!r} appears more than once in this list; allowed: each event once",
+                )
+            seen.add(event)
+        if hook.status.upper() not in WEBHOOK_STATUSES:
+            yield Violation(
+                "webhook-status",
+                "mandatory",
+                (*path, "status"),
+                f"got {hook.status!r}; allowed: {' or '.join(WEBHOOK_STATUSES)}",
+            )
+
+
+def _job_id(value: Any) -> int | None:
+    """A Databricks job id (a positive YAML int, or its digits) as an int; None for anything else."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _deployment_jobs(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        job = model.deployment_job
+        if job is None:
+            continue
+        path: KeyPath = ("models", name, "deploymentJob")
+        if cfg.target.kind != "databricks":
+            yield Violation(
+                "deployment-job-target",
+                "mandatory",
+                path,
+                "deployment jobs are a Unity Catalog feature; allowed: on the mlflow target, a webhook under "
+                f"webhooks, which MLflow calls when an alias moves ({EVENTS_HOW_TO})",
+            )
+            continue
+        if job.job_id is not None and job.job is not None:
+            yield Violation(
+                "deployment-job",
+                "mandatory",
+                path,
+                "names both jobId and job; allowed: one of jobId (a job that exists) or job (a job the "
+                "stack creates)",
+            )
+        elif job.job_id is None and job.job is None:
+            yield Violation(
+                "deployment-job",
+                "mandatory",
+                path,
+                "names no job; allowed: jobId: <the id of a job that exists> or job: {name, notebookPath}",
+            )
+        if job.job_id is not None and _job_id(job.job_id) is None:
+            yield Violation(
+                "deployment-job",
+                "mandatory",
+                (*path, "jobId"),
+                f"{job.job_id!r} is not a Databricks job id; allowed: the job's numeric id, such as 123456",
+            )
+        owned = job.job
+        if owned is None:
+            continue
+        where = (*path, "job")
+        if not owned.name.strip():
+            yield Violation(
+                "deployment-job",
+                "mandatory",
+                (*where, "name"),
+                "is missing or empty; allowed: the job's name, such as deploy-cost-anomaly-detector",
+            )
+        notebook = owned.notebook_path.strip()
+        if not notebook.startswith("/"):
+            yield Violation(
+                "deployment-job",
+                "mandatory",
+                (*where, "notebookPath"),
+                (f"{owned.notebook_path!r} is not an absolute workspace path" if notebook else "is missing")
+                + "; allowed: the deployment notebook's workspace path, such as /Workspace/Shared/deploy",
+            )
+        for key in owned.parameters:
+            if key in DEPLOYMENT_JOB_PARAMETERS:
+                yield Violation(
+                    "deployment-job",
+                    "mandatory",
+                    (*where, "parameters", key),
+                    f"parameter {key!r} is set by the stack (the model's full name, and the version a run "
+                    "deploys); allowed: any other parameter name",
+                )
+        if len(owned.trigger_aliases) > TRIGGER_ALIASES_MAX:
+            yield Violation(
+                "deployment-job",
+                "mandatory",
+                (*where, "triggerAliases"),
+                f"{len(owned.trigger_aliases)} aliases; allowed: at most {TRIGGER_ALIASES_MAX} (what a "
+                "Databricks model trigger watches)",
+            )
+        for i, alias in enumerate(owned.trigger_aliases):
+            if problem := alias_problem(alias):
+                yield Violation("deployment-job", "mandatory", (*where, "triggerAliases", i), problem)
+
+
+def _only(
+    rule_id: str, check: Callable[[StackConfig], Iterable[Violation]]
+) -> Callable[[StackConfig], Iterator[Violation]]:
+    """The violations of one rule id, from a check that finds several (one pass over webhooks or jobs)."""
+    return lambda cfg: (v for v in check(cfg) if v.rule_id == rule_id)
+
+
+def webhook_secret_violations(doc: Mapping[str, Any], secret_keys: Collection[str] | None) -> list[Violation]:
+    """Each webhook's `secret` names a config key that Pulumi holds as a secret (on the raw document).
+
+    Messages never show what `secret` holds: a user who wrote the secret itself there would see it in
+    every preview log otherwise.
+    """
+    out: list[Violation] = []
+    target = doc.get("target")
+    if isinstance(target, Mapping) and target.get("kind") == "databricks":
+        return out  # the webhook-target rule refuses the webhooks themselves
+    if secret_keys is not None and f"{_OUR_NAMESPACE}:webhooks" in secret_keys:
+        out.append(
+            Violation(
+                "webhook-secret",
+                "mandatory",
+                ("webhooks",),
+                "holds a secret value, so Pulumi hides all of it from the program; allowed: webhooks in "
+                f"clear, each with secret: <the name of a secret config key>, set with {_SECRET_HOW}",
+            )
+        )
+    hooks = doc.get("webhooks")
+    if not isinstance(hooks, Mapping):
+        return out
+    for name, hook in hooks.items():
+        if not isinstance(hook, Mapping):
+            continue  # the structure check reports it
+        path = ("webhooks", str(name), "secret")
+        named = hook.get("secret")
+        if named is None:
+            message = (
+                "is required: MLflow signs each delivery with it, so the receiver can tell MLflow's calls "
+                "from anyone else's; allowed: the name of a secret config key, such as "
+                f"mrgov:deployHookSecret, set with {_SECRET_HOW}"
+            )
+        elif not isinstance(named, str) or not _CONFIG_KEY.fullmatch(named):
+            message = (
+                "is not the name of a config key (what it holds is not shown: it may be the secret itself); "
+                f"allowed: <namespace>:<key>, such as mrgov:deployHookSecret, set with {_SECRET_HOW}"
+            )
+        elif named.startswith(f"{_OUR_NAMESPACE}:") and named.split(":", 1)[1] in doc:
+            # Set in clear: reported at that key, which then is not also an unknown key.
+            out.append(
+                Violation(
+                    "webhook-secret",
+                    "mandatory",
+                    (named.split(":", 1)[1],),
+                    f"is set in clear, and webhooks.{name}.secret names it as a signing secret; allowed: "
+                    f"`pulumi config set --secret {named} <value>`",
+                )
+            )
+            continue
+        elif secret_keys is not None and named not in secret_keys:
+            message = (
+                f"names {named!r}, which is not set as a secret; allowed: "
+                f"`pulumi config set --secret {named} <value>`"
+            )
+        else:
+            continue
+        out.append(Violation("webhook-secret", "mandatory", path, message))
+    return out
+
+
 RULES: tuple[Rule, ...] = (
     Rule("securable-name", "mandatory", "catalog and schema names are identifiers", _securable_names),
     Rule("model-name", "mandatory", "model names follow the configured convention", _model_names),
@@ -514,11 +746,38 @@ RULES: tuple[Rule, ...] = (
     Rule("protect-production", "advisory", "production resources are protected", _protect_production),
     Rule("role-principals", "advisory", "granted roles have principals", _roles_have_principals),
     Rule("pinned-version-described", "advisory", "pinned versions described", _pinned_versions_described),
+    Rule(
+        "webhook-target", "mandatory", "webhooks only on an MLflow target", _only("webhook-target", _webhooks)
+    ),
+    Rule("webhook-name", "mandatory", "webhook names are MLflow's", _only("webhook-name", _webhooks)),
+    Rule("webhook-url", "mandatory", "webhooks POST to an http(s) URL", _only("webhook-url", _webhooks)),
+    Rule(
+        "webhook-events",
+        "mandatory",
+        "webhooks take MLflow's events, each once",
+        _only("webhook-events", _webhooks),
+    ),
+    Rule(
+        "webhook-status", "mandatory", "webhooks are ACTIVE or DISABLED", _only("webhook-status", _webhooks)
+    ),
+    Rule(
+        "deployment-job-target",
+        "mandatory",
+        "deployment jobs only on the Databricks target",
+        _only("deployment-job-target", _deployment_jobs),
+    ),
+    Rule(
+        "deployment-job",
+        "mandatory",
+        "a deployment job names one job",
+        _only("deployment-job", _deployment_jobs),
+    ),
 )
 
 # Checked on the merged document before it is typed (see check_raw).
 RAW_RULES: tuple[tuple[str, Severity, str], ...] = (
     ("no-plaintext-credentials", "mandatory", "credentials come from the environment or secret config"),
+    ("webhook-secret", "mandatory", "a webhook's secret names a secret config key"),
 )
 
 
@@ -569,4 +828,5 @@ def check_raw(doc: Mapping[str, Any], secret_keys: Collection[str] | None = None
                     f"{named!r} is not set as a secret; allowed: `pulumi config set --secret {named} ...`",
                 )
             )
+    out += webhook_secret_violations(doc, secret_keys)
     return out

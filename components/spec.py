@@ -48,6 +48,7 @@ CONFIG_KEYS = (
     "protect",
     "deployer",
     "governance",
+    "webhooks",
 )
 
 PrincipalKind = Literal["user", "group", "service_principal"]
@@ -156,6 +157,36 @@ class SchemaSpec(_Securable):
     grants: tuple[Grant, ...]
 
 
+class WebhookSpec(_Resolved):
+    """An MLflow webhook of the stack (`webhooks.<name>`). `secret_key` names the secret config key
+    holding its signing secret (`mrgov:deployHookSecret`); the value is never part of the spec:
+    `webhook_secrets` reads it as a Pulumi secret."""
+
+    name: str
+    url: str
+    events: tuple[str, ...]
+    description: str
+    status: str
+    secret_key: str
+
+
+class DeploymentJobSpec(_Resolved):
+    """A Unity Catalog model's deployment job (`models.<model>.deploymentJob`): a job that exists
+    (`job_id`), or one the stack owns (`name`, `notebook_path`, `parameters`, and `trigger_aliases`, the
+    aliases whose moves start a run)."""
+
+    job_id: str | None = None
+    name: str = ""
+    notebook_path: str = ""
+    parameters: dict[str, str] = {}
+    trigger_aliases: tuple[str, ...] = ()
+
+    @property
+    def owned(self) -> bool:
+        """True when the stack creates the job (`job:`), False for an existing one (`jobId:`)."""
+        return self.job_id is None
+
+
 class ModelSpec(_Securable):
     """One registered model, with defaults applied.
 
@@ -176,6 +207,7 @@ class ModelSpec(_Securable):
     served: bool
     adopt: bool
     grants: tuple[Grant, ...]
+    deployment_job: DeploymentJobSpec | None = None
 
     @property
     def managed_aliases(self) -> tuple[str, ...]:
@@ -207,6 +239,7 @@ class StackSpec(_Resolved):
     deployer: Principal | None
     governance: GovernanceSpec
     warnings: tuple[str, ...] = ()
+    webhooks: tuple[WebhookSpec, ...] = ()
 
     def full_name(self, model: ModelSpec) -> str:
         return f"{self.catalog.name}.{model.schema_name}.{model.name}"
@@ -283,6 +316,28 @@ class SchemaConfig(_Config):
     grants: tuple[GrantConfig, ...] = ()
 
 
+class WebhookConfig(_Config):
+    # `url` and `secret` may be missing here: the rules report them with their key path.
+    url: str = ""
+    events: tuple[str, ...] = ()
+    secret: str | None = None
+    description: str = ""
+    status: str = "ACTIVE"
+
+
+class OwnedJobConfig(_Config):
+    name: str = ""
+    notebook_path: str = ""
+    parameters: dict[str, str] = {}
+    trigger_aliases: tuple[str, ...] = (rules.PRODUCTION_ALIAS,)
+
+
+class DeploymentJobConfig(_Config):
+    # `jobId` stays loosely typed (a YAML number or text): the `deployment-job` rule checks it.
+    job_id: Any = None
+    job: OwnedJobConfig | None = None
+
+
 class ModelConfig(_Config):
     # Aliases pins and version keys stay loosely typed here: the rules report bad ones with their key path.
     schema_name: str | None = Field(None, alias="schema")
@@ -295,6 +350,7 @@ class ModelConfig(_Config):
     served: bool = False
     adopt: bool = False
     grants: tuple[GrantConfig, ...] = ()
+    deployment_job: DeploymentJobConfig | None = None
 
 
 class GovernanceConfig(_Config):
@@ -318,6 +374,7 @@ class StackConfig(_Config):
     protect: bool | None = None
     deployer: PrincipalConfig | None = None
     governance: GovernanceConfig = GovernanceConfig()
+    webhooks: dict[str, WebhookConfig] = {}
 
     @property
     def is_production(self) -> bool:
@@ -886,7 +943,9 @@ def build(
     if errors:
         raise SpecError(stack, errors)
     assert cfg is not None
-    return _resolve(stack, cfg, tuple(str(p) for p in problems if p.severity == "advisory"))
+    return _with_events(
+        cfg, _resolve(stack, cfg, tuple(str(p) for p in problems if p.severity == "advisory"))
+    )
 
 
 def build_from_files(project_dir: Path, stack: str) -> StackSpec:
@@ -977,6 +1036,59 @@ def mlflow_password(spec: StackSpec) -> Any:
         return None
     namespace, _, key = target.password_secret.rpartition(":")
     return pulumi.Config(namespace or NAMESPACE).require_secret(key)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Registry events: the stack's webhooks (MLflow target), each model's deployment job (Databricks target)
+# --------------------------------------------------------------------------------------------------------
+def _with_events(cfg: StackConfig, spec: StackSpec) -> StackSpec:
+    """`spec` with its webhooks and its models' deployment jobs, resolved from the validated document."""
+    webhooks = tuple(
+        WebhookSpec(
+            name=name,
+            url=hook.url.strip(),
+            events=tuple(dict.fromkeys(hook.events)),
+            description=hook.description.strip(),
+            status=hook.status.upper(),
+            secret_key=hook.secret or "",
+        )
+        for name, hook in sorted(cfg.webhooks.items())
+    )
+    models = tuple(
+        m.model_copy(update={"deployment_job": _deployment_job(job)})
+        if (job := cfg.models[m.name].deployment_job) is not None
+        else m
+        for m in spec.models
+    )
+    return spec.model_copy(update={"webhooks": webhooks, "models": models})
+
+
+def _deployment_job(job: DeploymentJobConfig) -> DeploymentJobSpec:
+    if job.job_id is not None:
+        return DeploymentJobSpec(job_id=str(int(job.job_id)))
+    owned = job.job or OwnedJobConfig()
+    return DeploymentJobSpec(
+        name=owned.name.strip(),
+        notebook_path=owned.notebook_path.strip(),
+        parameters=dict(sorted(owned.parameters.items())),
+        trigger_aliases=tuple(dict.fromkeys(owned.trigger_aliases)),
+    )
+
+
+def webhook_secrets(spec: StackSpec) -> dict[str, Any]:
+    """Each webhook's signing secret, from the secret config key its `secret` names, as a Pulumi secret.
+
+    The same way as `mlflow_password`: the spec only names the key (validation checked that Pulumi
+    holds it as a secret), the value goes to the provider as a secret input and is encrypted in the
+    state.
+    """
+    import pulumi
+
+    out: dict[str, Any] = {}
+    for hook in spec.webhooks:
+        namespace, _, key = hook.secret_key.rpartition(":")
+        out[hook.name] = pulumi.Config(namespace or NAMESPACE).require_secret(key)
+    return out
 
 
 def _project_dir() -> Path:

@@ -1031,6 +1031,16 @@ SPEC_ONLY: Mapping[str, str] = {
     "unknown-role": "roles are a spec concept; resources name principals",
     "create-model-creators": "roles are a spec concept; in resources every grant names a principal directly",
     "structure": "the shape of the config files",
+    # Registry events: the provider's own check applies the same limits to any program's resources
+    # (provider/events/limits.py for mrgov:events:Webhook; DeploymentJobLink's check on its job id).
+    "webhook-secret": "a spec key naming a secret config key; in resources the secret is a secret input",
+    "webhook-target": "the provider refuses a Webhook on Unity Catalog in its check",
+    "webhook-name": "the provider checks a Webhook's name with the same rule",
+    "webhook-url": "the provider checks a Webhook's URL with the same rule",
+    "webhook-events": "the provider checks a Webhook's events against the same list",
+    "webhook-status": "the provider checks a Webhook's status with the same rule",
+    "deployment-job-target": "the provider refuses a DeploymentJobLink outside Unity Catalog in its check",
+    "deployment-job": "a spec shape (jobId or job); the provider checks a DeploymentJobLink's job id",
 }
 """Rules the pack does not apply, and why: they are about the spec's config, not about resources."""
 

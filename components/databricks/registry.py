@@ -23,6 +23,7 @@ import pulumi
 import pulumi_databricks as databricks
 
 from components.databricks.catalog import Catalog, CatalogArgs
+from components.databricks.deployment_job import DeploymentJob, deployment_job
 from components.databricks.grants import GrantList, grant_list, holders_by_privilege
 from components.databricks.model import RegisteredModel, RegisteredModelArgs
 from components.databricks.schema import Schema, SchemaArgs
@@ -57,12 +58,15 @@ class DatabricksRegistry(pulumi.ComponentResource):
     profile; the token comes from the environment or the profile, never from the program),
     `{name}-mrgov` (the mrgov provider on the `databricks-uc` registry, likewise),
     `{name}-catalog` (Catalog), `{name}-schema-<schema>` (Schema), `{name}-model-<model>`
-    (RegisteredModel). `protect` from the spec goes on the catalog, each schema and each model.
+    (RegisteredModel), and under a model with a deployment job `{name}-model-<model>-deployment-job`
+    (databricks.Job, when the stack owns it) and `...-deployment-job-link` (DeploymentJobLink).
+    `protect` from the spec goes on the catalog, each schema and each model.
     """
 
     catalog: Catalog
     schemas: dict[str, Schema]
     models: dict[str, RegisteredModel]
+    deployment_jobs: dict[str, DeploymentJob]
     model_names: pulumi.Output[dict[str, str]]
     alias_uris: pulumi.Output[dict[str, dict[str, str]]]
     grants: pulumi.Output[dict[str, dict[str, list[str]]]]
@@ -173,6 +177,15 @@ class DatabricksRegistry(pulumi.ComponentResource):
                 registry=self.registry,
                 depends_on=[schema.schema] if schema else [self.catalog.catalog],
             )
+
+        # Each model's deployment job and its link (components/databricks/deployment_job.py).
+        self.deployment_jobs = {}
+        for m in spec.models:
+            found = deployment_job(
+                f"{name}-model-{m.name}", self.models[m.name].model, self.registry, m, stack=spec.stack
+            )
+            if found is not None:
+                self.deployment_jobs[m.name] = found
 
         self.model_names = pulumi.Output.from_input({m.name: m.full_name for m in spec.models})
         # Same shape as the MLflow target's outputs: models without entries are left out.

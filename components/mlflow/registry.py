@@ -7,7 +7,9 @@ through the mrgov provider (provider/):
   reads MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD from the environment at call time;
 - one `Role` per group principal (Unity Catalog groups become MLflow roles);
 - per model, a `RegisteredModel` and, as its children, its `ModelMetadata` (components/model_layout.py)
-  and one `ModelPermissions` holding every principal's level.
+  and one `ModelPermissions` holding every principal's level;
+- one `Webhook` per entry of the stack's `webhooks` (`{name}-webhook-<webhook>`), created before the
+  models, so the alias pins and models of the same `up` are delivered too.
 
 Grants on a model map to MLflow levels with `provider.auth.levels.level_for` (EXECUTE -> READ,
 APPLY_TAG and CREATE_MODEL_VERSION -> EDIT, MANAGE and the owner -> MANAGE). Catalog and schema
@@ -43,6 +45,8 @@ class MlflowRegistryArgs:
     password: pulumi.Input[str] | None = None
     """The MLflow password from the stack's secret config (`target.passwordSecret`), a Pulumi secret;
     None to read MLFLOW_TRACKING_PASSWORD from the environment at call time."""
+    webhook_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Webhook name -> its signing secret, a Pulumi secret (`components.spec.webhook_secrets`)."""
 
 
 def _safe(name: str) -> str:
@@ -72,13 +76,14 @@ def model_grants(model: ModelSpec) -> dict[tuple[str, str], str]:
 class MlflowRegistry(pulumi.ComponentResource):
     """A stack's registry on an MLflow server.
 
-    Children: `{name}-provider` (the mrgov provider), `{name}-role-<group>` (Role), `{name}-<model>`
-    (RegisteredModel), and under each model `{name}-<model>-metadata` (ModelMetadata) and
-    `{name}-<model>-permissions` (ModelPermissions).
+    Children: `{name}-provider` (the mrgov provider), `{name}-role-<group>` (Role),
+    `{name}-webhook-<webhook>` (Webhook), `{name}-<model>` (RegisteredModel), and under each model
+    `{name}-<model>-metadata` (ModelMetadata) and `{name}-<model>-permissions` (ModelPermissions).
     """
 
     models: dict[str, sdk.RegisteredModel]
     metadata: dict[str, sdk.ModelMetadata]
+    webhooks: dict[str, sdk.Webhook]
     roles: dict[str, sdk.Role]
     model_names: pulumi.Output[dict[str, str]]
     alias_uris: pulumi.Output[dict[str, dict[str, str]]]
@@ -125,6 +130,10 @@ class MlflowRegistry(pulumi.ComponentResource):
                 here,
             )
 
+        self.webhooks = self._webhooks(name, spec, args.webhook_secrets, here)
+        # The models wait for the webhooks (and their metadata for the models): what the same `up`
+        # registers or pins is delivered.
+        after = pulumi.ResourceOptions(protect=spec.protect, depends_on=list(self.webhooks.values()))
         self.models, self.metadata = {}, {}
         for model in spec.models:
             base = f"{name}-{model.name}"
@@ -136,7 +145,7 @@ class MlflowRegistry(pulumi.ComponentResource):
                     initial_tags=dict(model.tags),
                     retain_on_delete=model.retain_on_delete,
                 ),
-                pulumi.ResourceOptions.merge(here, pulumi.ResourceOptions(protect=spec.protect)),
+                pulumi.ResourceOptions.merge(here, after),
             )
             self.models[model.name] = res
             self.metadata[model.name] = model_metadata(base, res, self.provider, model)
@@ -160,6 +169,33 @@ class MlflowRegistry(pulumi.ComponentResource):
                 "adopted_models": self.adopted_models,
             }
         )
+
+    @staticmethod
+    def _webhooks(
+        name: str, spec: StackSpec, secrets: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
+    ) -> dict[str, sdk.Webhook]:
+        """The stack's webhooks (`{name}-webhook-<webhook>`); each needs its secret from the stack."""
+        missing = [w.name for w in spec.webhooks if w.name not in secrets]
+        if missing:
+            raise ValueError(
+                f"stack {spec.stack!r}: no signing secret was given for webhook(s) {missing}; pass "
+                "MlflowRegistryArgs(webhook_secrets=components.spec.webhook_secrets(spec))"
+            )
+        return {
+            w.name: sdk.Webhook(
+                f"{name}-webhook-{_safe(w.name)}",
+                sdk.WebhookArgs(
+                    name=w.name,
+                    url=w.url,
+                    events=list(w.events),
+                    description=w.description,
+                    status=w.status,
+                    secret=secrets[w.name],  # type: ignore[arg-type]  # a secret Output
+                ),
+                opts,
+            )
+            for w in spec.webhooks
+        }
 
     def _permissions(self, base: str, res: sdk.RegisteredModel, model: ModelSpec) -> None:
         grants = model_grants(model)

@@ -15,6 +15,7 @@ import pytest
 
 from components import rules
 from components.spec import SpecError, StackSpec, build, merge
+from provider.events.limits import WEBHOOK_EVENTS
 
 TAGS = {"domain": "cost", "algorithm": "isolation_forest", "model_type": "anomaly_detection"}
 SHARED: dict[str, Any] = {
@@ -517,15 +518,15 @@ CASES = [
         "stack",
         "mrgov:model",
         "unknown key; allowed keys: catalog, deployer, environment, governance, models, protect, roles, "
-        "schemas, target",
+        "schemas, target, webhooks",
         {"mrgov:model": {"cost_anomaly_detector": {}}},
     ),
     Case(
         "misspelt-model-key",
         "stack",
         "mrgov:models.cost_anomaly_detector.alias",
-        "unknown key; allowed keys: adopt, aliases, description, grants, owner, retainOnDelete, schema, "
-        "served, tags, versionDescriptions",
+        "unknown key; allowed keys: adopt, aliases, deploymentJob, description, grants, owner, "
+        "retainOnDelete, schema, served, tags, versionDescriptions",
         _model("cost_anomaly_detector", alias={"Champion": 1}),
     ),
     Case(
@@ -733,3 +734,287 @@ def test_tag_key_problem(key: str, ok: bool) -> None:
 )
 def test_version_problem(version: object, ok: bool) -> None:
     assert (rules.version_problem(version) is None) is ok
+
+
+# --------------------------------------------------------------------------------------------------------
+# Registry events: webhooks (MLflow target) and deployment jobs (Databricks target)
+# --------------------------------------------------------------------------------------------------------
+HOOK = {
+    "url": "https://ci.example/hooks/mlflow",
+    "events": ["model_version_alias.created"],
+    "secret": "mrgov:deployHookSecret",
+}
+HOOK_SECRET = ("mrgov:deployHookSecret",)
+EVENTS = ", ".join(WEBHOOK_EVENTS)
+JOB = {"name": "deploy-cost-anomaly-detector", "notebookPath": "/Workspace/Shared/deploy"}
+SECRET_HOW = "`pulumi config set --secret mrgov:deployHookSecret <value>`"
+
+
+def _hook(name: str = "deploy", **change: Any) -> dict[str, Any]:
+    """The stack's one webhook, `HOOK` with `change` merged in (`None` deletes a key)."""
+    return {"mrgov:webhooks": {name: merge(HOOK, change)}}
+
+
+def _job(model: str = "cost_anomaly_detector", **deployment_job: Any) -> dict[str, Any]:
+    return _model(model, deploymentJob=deployment_job)
+
+
+def _hook_case(id_: str, key: str, message: str, change: Mapping[str, Any], **kw: Any) -> Case:
+    return Case(id_, "stack", key, message, change, stack=kw.pop("stack", "local"),
+                secret_keys=kw.pop("secret_keys", HOOK_SECRET), **kw)  # fmt: skip
+
+
+EVENT_CASES = [
+    # ---- webhooks
+    _hook_case(
+        "webhook-unknown-event",
+        "mrgov:webhooks.deploy.events[1]",
+        f"'model_version_alias.set' is not an MLflow webhook event; allowed: {EVENTS}",
+        _hook(events=["model_version_alias.created", "model_version_alias.set"]),
+    ),
+    _hook_case(
+        "webhook-no-events",
+        "mrgov:webhooks.deploy.events",
+        f"is missing or empty; allowed: one or more of {EVENTS}",
+        _hook(events=[]),
+    ),
+    _hook_case(
+        "webhook-event-twice",
+        "mrgov:webhooks.deploy.events[1]",
+        "'model_version_alias.created' appears more than once in this list; allowed: each event once",
+        _hook(events=["model_version_alias.created", "model_version_alias.created"]),
+    ),
+    _hook_case(
+        "webhook-ftp-url",
+        "mrgov:webhooks.deploy.url",
+        "'ftp://ci.example/hook' is not an http(s) URL; allowed: https://host/path or http://host:port/path",
+        _hook(url="ftp://ci.example/hook"),
+    ),
+    _hook_case(
+        "webhook-url-without-scheme",
+        "mrgov:webhooks.deploy.url",
+        "'ci.example/hook' is not an http(s) URL; allowed: https://host/path or http://host:port/path",
+        _hook(url="ci.example/hook"),
+    ),
+    _hook_case(
+        "webhook-url-missing",
+        "mrgov:webhooks.deploy.url",
+        "is required; allowed: the URL MLflow POSTs each event to, such as https://ci.example/hooks/mlflow",
+        _hook(url=None),
+    ),
+    _hook_case(
+        "webhook-name-with-space",
+        "mrgov:webhooks.deploy hook",
+        "webhook name 'deploy hook' is not a valid name; allowed: 1 to 63 letters, digits, '.', '_' and "
+        "'-', starting and ending with a letter or digit",
+        _hook("deploy hook"),
+    ),
+    _hook_case(
+        "webhook-status-unknown",
+        "mrgov:webhooks.deploy.status",
+        "got 'PAUSED'; allowed: ACTIVE or DISABLED",
+        _hook(status="PAUSED"),
+    ),
+    _hook_case(
+        "webhook-unknown-key",
+        "mrgov:webhooks.deploy.event",
+        "unknown key; allowed keys: description, events, secret, status, url",
+        _hook(event="model_version.created"),
+    ),
+    _hook_case(
+        "webhook-secret-missing",
+        "mrgov:webhooks.deploy.secret",
+        "is required: MLflow signs each delivery with it, so the receiver can tell MLflow's calls from "
+        f"anyone else's; allowed: the name of a secret config key, such as mrgov:deployHookSecret, set with "
+        f"{SECRET_HOW}",
+        _hook(secret=None),
+    ),
+    _hook_case(
+        "webhook-secret-is-the-value",
+        "mrgov:webhooks.deploy.secret",
+        "is not the name of a config key (what it holds is not shown: it may be the secret itself); "
+        f"allowed: <namespace>:<key>, such as mrgov:deployHookSecret, set with {SECRET_HOW}",
+        _hook(secret="whsec-the-secret-itself"),
+    ),
+    _hook_case(
+        "webhook-secret-not-set-as-a-secret",
+        "mrgov:webhooks.deploy.secret",
+        "names 'mrgov:deployHookSecret', which is not set as a secret; "
+        "allowed: `pulumi config set --secret mrgov:deployHookSecret <value>`",
+        _hook(),
+        secret_keys=("mrgov:mlflowPassword",),
+    ),
+    _hook_case(
+        "webhook-secret-set-in-clear",
+        "mrgov:deployHookSecret",
+        "is set in clear, and webhooks.deploy.secret names it as a signing secret; "
+        "allowed: `pulumi config set --secret mrgov:deployHookSecret <value>`",
+        {**_hook(), "mrgov:deployHookSecret": "whsec-in-clear"},
+        secret_keys=(),
+    ),
+    _hook_case(
+        "webhooks-set-as-a-secret",
+        "mrgov:webhooks",
+        "holds a secret value, so Pulumi hides all of it from the program; allowed: webhooks in clear, "
+        f"each with secret: <the name of a secret config key>, set with {SECRET_HOW}",
+        {"mrgov:protect": False},  # the loader leaves a secret key out: only its name says it is there
+        secret_keys=("mrgov:webhooks",),
+    ),
+    _hook_case(
+        "webhook-on-databricks",
+        "mrgov:webhooks.deploy",
+        "webhooks are an MLflow tracking server feature and Unity Catalog has none; allowed: on the "
+        "databricks target, a deployment job per model (models.<model>.deploymentJob, "
+        "docs/how-to/notify-deployment-pipeline.md)",
+        _hook(),
+        stack="dev",
+    ),
+    # ---- deployment jobs
+    Case(
+        "deployment-job-on-mlflow",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob",
+        "deployment jobs are a Unity Catalog feature; allowed: on the mlflow target, a webhook under "
+        "webhooks, which MLflow calls when an alias moves (docs/how-to/notify-deployment-pipeline.md)",
+        _job(jobId=123),
+        stack="local",
+    ),
+    Case(
+        "deployment-job-both",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob",
+        "names both jobId and job; allowed: one of jobId (a job that exists) or job (a job the stack "
+        "creates)",
+        _job(jobId=123, job=JOB),
+    ),
+    Case(
+        "deployment-job-neither",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob",
+        "names no job; allowed: jobId: <the id of a job that exists> or job: {name, notebookPath}",
+        _job(),
+    ),
+    Case(
+        "deployment-job-id-not-a-number",
+        "stack",
+        "mrgov:models.budget_forecaster.deploymentJob.jobId",
+        "'job-7' is not a Databricks job id; allowed: the job's numeric id, such as 123456",
+        _job("budget_forecaster", jobId="job-7"),
+    ),
+    Case(
+        "deployment-job-id-zero",
+        "stack",
+        "mrgov:models.budget_forecaster.deploymentJob.jobId",
+        "0 is not a Databricks job id; allowed: the job's numeric id, such as 123456",
+        _job("budget_forecaster", jobId=0),
+    ),
+    Case(
+        "deployment-job-name-missing",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob.job.name",
+        "is missing or empty; allowed: the job's name, such as deploy-cost-anomaly-detector",
+        _job(job={"notebookPath": "/Workspace/Shared/deploy"}),
+    ),
+    Case(
+        "deployment-job-relative-notebook",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob.job.notebookPath",
+        "'Shared/deploy' is not an absolute workspace path; allowed: the deployment notebook's workspace "
+        "path, such as /Workspace/Shared/deploy",
+        _job(job={**JOB, "notebookPath": "Shared/deploy"}),
+    ),
+    Case(
+        "deployment-job-notebook-missing",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob.job.notebookPath",
+        "is missing; allowed: the deployment notebook's workspace path, such as /Workspace/Shared/deploy",
+        _job(job={"name": "deploy-cad"}),
+    ),
+    Case(
+        "deployment-job-parameter-the-stack-sets",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob.job.parameters.model_version",
+        "parameter 'model_version' is set by the stack (the model's full name, and the version a run "
+        "deploys); allowed: any other parameter name",
+        _job(job={**JOB, "parameters": {"model_version": "3", "approver": "ml-leads"}}),
+    ),
+    Case(
+        "deployment-job-trigger-on-reserved-alias",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob.job.triggerAliases[1]",
+        "alias 'latest' is reserved by MLflow; allowed: any name but 'latest' (any case) and v<digits>",
+        _job(job={**JOB, "triggerAliases": ["Production", "latest"]}),
+    ),
+    Case(
+        "deployment-job-trigger-on-eleven-aliases",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob.job.triggerAliases",
+        "11 aliases; allowed: at most 10 (what a Databricks model trigger watches)",
+        _job(job={**JOB, "triggerAliases": [f"A{i}" for i in range(11)]}),
+    ),
+    Case(
+        "deployment-job-unknown-key",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.deploymentJob.jobName",
+        "unknown key; allowed keys: job, jobId",
+        _job(jobName="deploy-cad"),
+        count=2,  # and, with the unknown key set aside, it names no job
+    ),
+    Case(
+        "deployment-job-in-registry-yaml",
+        "registry.yaml",
+        "models.cost_anomaly_detector.deploymentJob.job.notebookPath",
+        "'deploy' is not an absolute workspace path; allowed: the deployment notebook's workspace path, "
+        "such as /Workspace/Shared/deploy",
+        shared_change={
+            "models": {"cost_anomaly_detector": {"deploymentJob": {"job": {**JOB, "notebookPath": "deploy"}}}}
+        },
+    ),
+]
+
+
+def test_event_cases_are_distinct() -> None:
+    assert len({c.id for c in EVENT_CASES}) == len(EVENT_CASES)
+    changes = {(c.stack, repr(c.stack_change), repr(c.shared_change), c.secret_keys) for c in EVENT_CASES}
+    assert len(changes) == len(EVENT_CASES)
+
+
+@pytest.mark.parametrize("case", EVENT_CASES, ids=[c.id for c in EVENT_CASES])
+def test_bad_event_input_is_named_precisely(case: Case) -> None:
+    test_bad_input_is_named_precisely(case)
+
+
+def test_a_secret_written_in_place_of_its_key_name_is_never_shown() -> None:
+    with pytest.raises(SpecError) as info:
+        _build(_hook_case("x", "", "", _hook(secret="whsec-the-secret-itself")))
+    assert "whsec-the-secret-itself" not in str(info.value)
+
+
+def test_good_webhooks_and_deployment_jobs_resolve() -> None:
+    spec = _build(
+        _hook_case("ok", "", "", merge(_hook(status="disabled", description=" CI "), _hook("audit", events=[
+            "registered_model.created", "model_version.created"]))),
+    )  # fmt: skip
+    assert [(w.name, w.url, w.events, w.status, w.description, w.secret_key) for w in spec.webhooks] == [
+        ("audit", HOOK["url"], ("registered_model.created", "model_version.created"), "ACTIVE", "",
+         "mrgov:deployHookSecret"),
+        ("deploy", HOOK["url"], ("model_version_alias.created",), "DISABLED", "CI", "mrgov:deployHookSecret"),
+    ]  # fmt: skip
+    # Without the runtime (components.validate, the policy pack) the key's secrecy cannot be checked.
+    assert _build(_hook_case("ok", "", "", _hook(), secret_keys=None)).webhooks[0].secret_key == (
+        "mrgov:deployHookSecret"
+    )
+    jobs = _build(
+        Case("ok", "", "", "", merge(_job(job={**JOB, "parameters": {"approver": "leads"}}),
+                                 _job("budget_forecaster", jobId="42")))
+    )  # fmt: skip
+    cad, bf = jobs.model_by_name("cost_anomaly_detector"), jobs.model_by_name("budget_forecaster")
+    assert cad.deployment_job is not None and cad.deployment_job.owned
+    assert (cad.deployment_job.name, cad.deployment_job.notebook_path, cad.deployment_job.parameters) == (
+        JOB["name"], JOB["notebookPath"], {"approver": "leads"})  # fmt: skip
+    assert cad.deployment_job.trigger_aliases == ("Production",)  # the default: when Production moves
+    assert bf.deployment_job is not None and (bf.deployment_job.job_id, bf.deployment_job.owned) == (
+        "42",
+        False,
+    )
+    assert jobs.webhooks == ()
