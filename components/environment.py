@@ -10,7 +10,13 @@ StackReference whatever the target:
 - `unmanaged_aliases`: {model: {alias: version}} set by others (a training job's `Challenger`, say) and
   left alone, as last seen by the provider (on create, update or `pulumi refresh`);
 - `adopted_models` (MLflow target): the models that existed before the stack created them, adopted
-  rather than created (a training pipeline registered them first).
+  rather than created (a training pipeline registered them first);
+- `latest_versions`: {model: {version, uri}}, each model's latest version and its
+  `models:/catalog.schema.model/<version>` URI, in place of the seed's `Latest` alias, which cannot exist
+  (components/lineage.py);
+- `lineage`: {model: {version: {runId, source}}}, the run and source of each version an alias pins.
+
+The last three are as the provider last saw them (create, update or `pulumi refresh`).
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ def export_outputs(spec: StackSpec, env: Environment) -> None:
     pulumi.export("grants", env.grants)
     pulumi.export("unmanagedAliases", env.unmanaged_aliases)
     pulumi.export("adoptedModels", env.adopted_models)
+    pulumi.export("latestVersions", env.latest_versions)
+    pulumi.export("lineage", env.lineage)
 
 
 class Environment(pulumi.ComponentResource):
@@ -72,6 +80,8 @@ class Environment(pulumi.ComponentResource):
     grants: pulumi.Output[dict[str, dict[str, list[str]]]]
     unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
     adopted_models: pulumi.Output[list[str]]
+    latest_versions: pulumi.Output[dict[str, dict[str, str]]]
+    lineage: pulumi.Output[dict[str, dict[str, dict[str, str]]]]
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         spec = args.spec
@@ -103,6 +113,8 @@ class Environment(pulumi.ComponentResource):
         self.model_names = registry.model_names
         self.alias_uris = registry.alias_uris
         self.unmanaged_aliases = registry.unmanaged_aliases
+        self.latest_versions = registry.latest_versions
+        self.lineage = registry.lineage
         self.register_outputs(
             {
                 "model_names": self.model_names,
@@ -110,5 +122,7 @@ class Environment(pulumi.ComponentResource):
                 "grants": self.grants,
                 "unmanaged_aliases": self.unmanaged_aliases,
                 "adopted_models": self.adopted_models,
+                "latest_versions": self.latest_versions,
+                "lineage": self.lineage,
             }
         )

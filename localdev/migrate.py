@@ -506,7 +506,8 @@ class _Migration:
         }
         seen = (model.get("outputs") or {}).get("registry_aliases") or {}
         other = {str(a): str(v) for a, v in sorted(seen.items()) if a not in aliases}
-        outputs = {**inputs, "otherAliases": other}
+        # Offline, the latest version and the pins' lineage are unknown: a refresh or update reads them.
+        outputs = {**inputs, "otherAliases": other, "latestVersion": "", "lineage": {}}
         base = self._merged_base(children) if children else {}
         if not children and (model.get("inputs") or {}).get("retain_on_delete"):
             base["retainOnDelete"] = True  # as the program declares: the model's retainOnDelete

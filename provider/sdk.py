@@ -105,6 +105,7 @@ class ModelMetadata(_Custom):
     model: pulumi.Output[str]
     tags: pulumi.Output[dict[str, str]]
     aliases: pulumi.Output[dict[str, str]]
+    lineage: pulumi.Output[dict[str, dict[str, str]]]
 
     def __init__(
         self, resource_name: str, args: ModelMetadataArgs, opts: pulumi.ResourceOptions | None = None
@@ -122,6 +123,10 @@ class ModelMetadata(_Custom):
     @property
     def other_aliases(self) -> pulumi.Output[dict[str, str]]:
         return self._out("otherAliases")
+
+    @property
+    def latest_version(self) -> pulumi.Output[str]:
+        return self._out("latestVersion")
 
 
 class ModelPermissions(_Custom):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_databricks as databricks
 
+from components import lineage
 from components.databricks.grants import GrantList, SecurableGrantsArgs, securable_grants
 from components.model_layout import model_metadata
 from provider import sdk
@@ -70,6 +71,8 @@ class RegisteredModel(pulumi.ComponentResource):
     full_name: pulumi.Output[str]
     alias_uris: pulumi.Output[dict[str, str]]
     unmanaged_aliases: pulumi.Output[dict[str, str]]
+    latest_version: pulumi.Output[dict[str, str]]
+    lineage: pulumi.Output[dict[str, dict[str, str]]]
 
     def __init__(
         self,
@@ -115,10 +118,14 @@ class RegisteredModel(pulumi.ComponentResource):
         self.unmanaged_aliases = self.metadata.other_aliases.apply(
             lambda seen: dict(sorted((seen or {}).items()))
         )
+        self.latest_version = lineage.latest_version(full_name, self.metadata)
+        self.lineage = lineage.lineage(self.metadata)
         self.register_outputs(
             {
                 "full_name": self.full_name,
                 "alias_uris": self.alias_uris,
                 "unmanaged_aliases": self.unmanaged_aliases,
+                "latest_version": self.latest_version,
+                "lineage": self.lineage,
             }
         )

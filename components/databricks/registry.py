@@ -9,6 +9,9 @@ Outputs, for `pulumi stack output` and StackReference consumers:
 - `alias_uris`: {model: {alias: "models:/catalog.schema.model@Alias"}} for each managed alias
 - `grants`: {securable full name: {privilege: [principals]}}, as applied (deployer included)
 - `unmanaged_aliases`: {model: {alias: version}} for aliases on the model this stack does not declare
+- `latest_versions`: {model: {version, uri}}: the model's latest version and `models:/<model>/<version>`
+  (components/lineage.py says why there is no `Latest` alias)
+- `lineage`: {model: {version: {runId, source}}} for each pinned version
 
 As on the MLflow target, a model with no managed alias (or no unmanaged one) has no entry.
 """
@@ -22,6 +25,7 @@ from typing import Any
 import pulumi
 import pulumi_databricks as databricks
 
+from components import lineage
 from components.databricks.catalog import Catalog, CatalogArgs
 from components.databricks.deployment_job import DeploymentJob, deployment_job
 from components.databricks.grants import GrantList, grant_list, holders_by_privilege
@@ -71,6 +75,8 @@ class DatabricksRegistry(pulumi.ComponentResource):
     alias_uris: pulumi.Output[dict[str, dict[str, str]]]
     grants: pulumi.Output[dict[str, dict[str, list[str]]]]
     unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
+    latest_versions: pulumi.Output[dict[str, dict[str, str]]]
+    lineage: pulumi.Output[dict[str, dict[str, dict[str, str]]]]
 
     def __init__(
         self, name: str, args: DatabricksRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -198,12 +204,16 @@ class DatabricksRegistry(pulumi.ComponentResource):
         self.unmanaged_aliases = pulumi.Output.all(
             **{k: m.unmanaged_aliases for k, m in self.models.items()}
         ).apply(_non_empty)
+        self.latest_versions = lineage.by_model({k: m.latest_version for k, m in self.models.items()})
+        self.lineage = lineage.by_model({k: m.lineage for k, m in self.models.items()})
         self.register_outputs(
             {
                 "model_names": self.model_names,
                 "alias_uris": self.alias_uris,
                 "grants": self.grants,
                 "unmanaged_aliases": self.unmanaged_aliases,
+                "latest_versions": self.latest_versions,
+                "lineage": self.lineage,
             }
         )
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import pulumi
 
+from components import lineage
 from components.model_layout import child_options, model_metadata
 from components.spec import MlflowTarget, ModelSpec, PrincipalConfig, StackSpec, principal_of
 from provider import sdk
@@ -89,6 +90,8 @@ class MlflowRegistry(pulumi.ComponentResource):
     alias_uris: pulumi.Output[dict[str, dict[str, str]]]
     unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
     adopted_models: pulumi.Output[list[str]]
+    latest_versions: pulumi.Output[dict[str, dict[str, str]]]
+    lineage: pulumi.Output[dict[str, dict[str, dict[str, str]]]]
 
     def __init__(
         self, name: str, args: MlflowRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -161,12 +164,19 @@ class MlflowRegistry(pulumi.ComponentResource):
         self.adopted_models = pulumi.Output.all(
             **{short: m.adopted for short, m in self.models.items()}
         ).apply(lambda seen: sorted(short for short, adopted in dict(seen).items() if adopted))
+        full_names = {m.name: m.full_name for m in spec.models}
+        self.latest_versions = lineage.by_model(
+            {short: lineage.latest_version(full_names[short], md) for short, md in self.metadata.items()}
+        )
+        self.lineage = lineage.by_model({short: lineage.lineage(md) for short, md in self.metadata.items()})
         self.register_outputs(
             {
                 "model_names": self.model_names,
                 "alias_uris": self.alias_uris,
                 "unmanaged_aliases": self.unmanaged_aliases,
                 "adopted_models": self.adopted_models,
+                "latest_versions": self.latest_versions,
+                "lineage": self.lineage,
             }
         )
 

@@ -71,6 +71,17 @@ class ModelMetadataProps(Props):
         "last seen on create, update or refresh.",
         default_factory=dict,
     )
+    latest_version: str = out(
+        "The model's highest version number (empty when it has none), as last seen on create, update or "
+        "refresh. Load it as `models:/<model>/<version>`: MLflow reserves the alias `latest`, and Unity "
+        "Catalog has no latest alias.",
+        default="",
+    )
+    lineage: dict[str, dict[str, str]] = out(
+        "Pinned version -> `{runId, source}`: the run that logged it and the source it was registered "
+        "from, for each version an alias of `aliases` points at, as last seen on create, update or refresh.",
+        default_factory=dict,
+    )
 
     def __post_init__(self) -> None:
         # One spelling per version from `check` on (`"02"` is version 2), so equal pins never diff.
@@ -138,7 +149,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         )
         self._apply(conn, props, held)
         other = {a: v for a, v in sorted(current.aliases.items()) if a not in props.aliases}
-        return props.model, replace(props, other_aliases=other)
+        return props.model, with_lineage(conn, replace(props, other_aliases=other))
 
     def update(self, conn: Connection, id_: str, olds: Model, news: Model) -> Model:
         self._apply(conn, news, olds)
@@ -146,7 +157,8 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         # may have moved its `Challenger` since the last refresh).
         current = state.get_model(conn.registry_uri, news.model)
         held = current.aliases if current is not None else olds.other_aliases
-        return replace(news, other_aliases={a: v for a, v in sorted(held.items()) if a not in news.aliases})
+        other = {a: v for a, v in sorted(held.items()) if a not in news.aliases}
+        return with_lineage(conn, replace(news, other_aliases=other))
 
     def delete(self, conn: Connection, id_: str, props: Model) -> None:
         empty = Model(model=props.model)
@@ -222,7 +234,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         if current is None:
             return None
         if props is None:  # import: everything on the model becomes declared
-            return self._import(conn, id_, current)
+            return with_lineage(conn, self._import(conn, id_, current))
         tags = {k: current.tags[k] for k in props.tags if k in current.tags}
         aliases = {a: current.aliases[a] for a in props.aliases if a in current.aliases}
         descriptions: dict[str, str] = {}
@@ -237,7 +249,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
                 held = {k: seen.tags[k] for k in props.version_tags[version] if k in seen.tags}
                 version_tags[version] = held
         other = {a: v for a, v in sorted(current.aliases.items()) if a not in props.aliases}
-        return Model(
+        read = Model(
             model=id_,
             tags=tags,
             aliases=aliases,
@@ -245,6 +257,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
             version_tags=version_tags,
             other_aliases=other,
         )
+        return with_lineage(conn, read)
 
     @staticmethod
     def _import(conn: Connection, name: str, current: state.ModelState) -> Model:
@@ -263,6 +276,30 @@ class ModelMetadata(Resource[ModelMetadataProps]):
             version_descriptions=descriptions,
             version_tags=version_tags,
         )
+
+
+# ------------------------------------------------------------------------------------------------
+# Lineage outputs: the latest version, and where each pinned version comes from
+# ------------------------------------------------------------------------------------------------
+def with_lineage(conn: Connection, props: Model) -> Model:
+    """`props` with `latestVersion` and `lineage` as the registry holds them now.
+
+    The latest version costs one search per model (cached per process, provider/registry/state.py).
+    Each pinned version's run and source come from its GET, which the alias check of the same command
+    has usually cached already (check runs before create and update), as has a refresh that reads the
+    version's description; otherwise it is one GET per pinned version.
+    """
+    uri = conn.registry_uri
+    lineage: dict[str, dict[str, str]] = {}
+    for version in sorted(set(props.aliases.values()), key=_number):
+        seen = state.get_version(uri, props.model, version)
+        if seen is not None:
+            lineage[version] = {"runId": seen.run_id, "source": seen.source}
+    return replace(props, latest_version=state.latest_version(uri, props.model), lineage=lineage)
+
+
+def _number(version: str) -> int:
+    return int(version) if version.isdigit() else 0
 
 
 # ------------------------------------------------------------------------------------------------

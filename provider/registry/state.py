@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from provider.limits import is_uc
 from provider.registry.client import is_not_found, registry_client
 
 T = TypeVar("T")
@@ -106,6 +107,8 @@ class VersionState:
     description: str
     source: str
     tags: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+    """The run that logged the version ("" when it was registered from files, not from a run)."""
 
     @classmethod
     def of(cls, entity: Any) -> VersionState:
@@ -115,6 +118,7 @@ class VersionState:
             description=entity.description or "",
             source=str(entity.source or ""),
             tags={str(k): str(v) for k, v in (entity.tags or {}).items()},
+            run_id=str(getattr(entity, "run_id", None) or ""),
         )
 
 
@@ -200,3 +204,34 @@ def search_versions(registry_uri: str, name: str) -> list[VersionState]:
         token = getattr(page, "token", None)
         if not token:
             return sorted(found, key=lambda v: int(v.version))
+
+
+def latest_version(registry_uri: str, name: str, *, fresh: bool = False) -> str:
+    """The model's highest version number ("" when it has none, or does not exist), cached.
+
+    On an MLflow server this is one request: a version search ordered by `version_number DESC` with
+    `max_results=1` (the order MLflow's SearchModelVersionsUtils accepts, mlflow/utils/search_utils.py).
+    MLflow's Unity Catalog store refuses `order_by` (`_require_arg_unspecified` in
+    mlflow/store/_unity_catalog/registry/rest_store.py), so there the search pages through the
+    model's versions, which is one request unless a model has more than a page of them.
+    """
+
+    def fetch() -> str:
+        try:
+            if is_uc(registry_uri):
+                numbers = [int(v.version) for v in search_versions(registry_uri, name)]
+            else:
+                page = registry_client(registry_uri).search_model_versions(
+                    f"name='{name}'", max_results=1, order_by=["version_number DESC"]
+                )
+                numbers = [int(v.version) for v in page]
+        except Exception as exc:
+            if is_not_found(exc):
+                return ""
+            raise
+        return str(max(numbers)) if numbers else ""
+
+    key = ("latest", registry_uri, name)
+    if fresh:
+        CACHE.drop(key)
+    return CACHE.get(key, fetch)

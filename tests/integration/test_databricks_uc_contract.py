@@ -232,7 +232,9 @@ def _meta(mrgov: Mrgov, olds: dict[str, Any] | None = None, **props: Any) -> dic
 
 def _state(**props: Any) -> dict[str, Any]:
     empty = {"tags": {}, "aliases": {}, "versionDescriptions": {}, "versionTags": {}, "otherAliases": {}}
-    return {"model": MODEL, **empty, **props}
+    # The loopback knows no versions (its search answers none) and no runs: each pin's lineage is empty.
+    unread = {v: {"runId": "", "source": ""} for v in props.get("aliases", {}).values()}
+    return {"model": MODEL, **empty, "latestVersion": "", "lineage": unread, **props}
 
 
 def assert_no_token(*values: Any) -> None:
@@ -278,7 +280,8 @@ def test_alias_checks_the_version_before_pointing(mrgov: Mrgov, uc: FakeUc) -> N
 
     mrgov.create(MM, inputs)
     calls = [(r.method, r.path) for r in uc.requests if r.path.startswith(UC)]
-    assert calls[-1] == ("POST", f"{UC}/registered-models/alias")
+    # Then the latest version, for the `latestVersion` output; version 3's lineage is the check's GET.
+    assert calls[-2:] == [("POST", f"{UC}/registered-models/alias"), ("GET", f"{UC}/model-versions/search")]
 
 
 def test_tags_set_change_and_delete_only_declared_keys(mrgov: Mrgov, uc: FakeUc) -> None:

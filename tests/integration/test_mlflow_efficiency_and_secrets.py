@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 TAGS = {"domain": "cost", "model_type": "anomaly_detection", "algorithm": "isolation_forest"}
 GET_MODEL = "GET /api/2.0/mlflow/registered-models/get"
 GET_VERSION = "GET /api/2.0/mlflow/model-versions/get"
+SEARCH_VERSIONS = "GET /api/2.0/mlflow/model-versions/search"  # the `latestVersion` output: one per model
 
 
 def _routes(proxy: CountingProxy) -> list[str]:
@@ -35,14 +36,14 @@ def counted(make_mrgov: Callable[..., Mrgov], proxy: CountingProxy) -> Mrgov:
     return make_mrgov(trackingUri=proxy.url)
 
 
-def test_a_model_with_tags_costs_one_request(counted: Mrgov, proxy: CountingProxy, model_name: str) -> None:
+def test_a_model_with_tags_costs_one_write(counted: Mrgov, proxy: CountingProxy, model_name: str) -> None:
     model = counted.checked(RM, {"name": model_name, "initialTags": TAGS})
     meta = counted.checked(MM, {"model": model_name, "tags": TAGS})
 
     counted.create(RM, model)
     counted.create(MM, meta)  # same provider process: finds the tags already set
 
-    assert _routes(proxy) == ["POST /api/2.0/mlflow/registered-models/create"]
+    assert _routes(proxy) == [SEARCH_VERSIONS, "POST /api/2.0/mlflow/registered-models/create"]
 
 
 def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_more(
@@ -66,7 +67,8 @@ def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_mor
     assert adopted == [GET_MODEL, "POST /api/2.0/mlflow/registered-models/create"]
     assert verified and not [r for r in verified if r.is_write]
     assert GET_VERSION in {f"{r.method} {r.path.split('?', 1)[0]}" for r in verified}
-    assert proxy.requests == []  # the pin is already as declared: nothing to send
+    # The pin is already as declared: nothing to send; version 2's lineage is the check's GET.
+    assert _routes(proxy) == [SEARCH_VERSIONS]
     assert client.get_registered_model(model_name).aliases == {"Champion": "2"}
 
 
@@ -98,10 +100,10 @@ def test_refresh_reads_a_model_once_and_each_declared_version_once(
         results = list(pool.map(lambda f: f(), reads))
 
     assert all(r is not None and r.id == model_name for r in results)
-    # One GET for the model (shared by both resources), one per declared version (its description
-    # and its tags come in one answer).
-    assert _routes(proxy) == [GET_VERSION, GET_VERSION, GET_MODEL]
-    assert sorted(r.path.split("version=")[-1] for r in proxy.requests if "model-versions" in r.path) == [
+    # One GET for the model (shared by both resources), one per declared version (its description,
+    # its tags and the pins' lineage come in one answer), one search for the latest version.
+    assert _routes(proxy) == [GET_VERSION, GET_VERSION, SEARCH_VERSIONS, GET_MODEL]
+    assert sorted(r.path.split("version=")[-1] for r in proxy.requests if "model-versions/get" in r.path) == [
         "1",
         "2",
     ]
@@ -109,7 +111,8 @@ def test_refresh_reads_a_model_once_and_each_declared_version_once(
     new_process()
     proxy.reset()
     assert counted.read(MM, model_name, {**plain_inputs, "otherAliases": {}}) is not None
-    assert _routes(proxy) == [GET_MODEL]  # no declared versions: the model's GET alone
+    # No described or tagged versions: the model's GET, the pinned version's (lineage), the search.
+    assert _routes(proxy) == [GET_VERSION, SEARCH_VERSIONS, GET_MODEL]
 
 
 def test_refreshing_grants_costs_two_requests_whatever_their_number(

@@ -150,7 +150,13 @@ def test_import_reads_everything_on_the_model(
         "versionDescriptions": {"2": "Retrained"},
         "versionTags": {"1": {"validated": "yes"}},
     }
-    assert read.outs == {**read.inputs, "otherAliases": {}}
+    source = client.get_model_version(model_name, "1").source
+    assert read.outs == {
+        **read.inputs,
+        "otherAliases": {},
+        "latestVersion": "2",
+        "lineage": {"1": {"runId": "", "source": source}},  # registered from a logged model, not a run
+    }
     # The program that declares exactly this has nothing to change after the import.
     declared = _meta(mrgov, model_name, **{k: v for k, v in read.inputs.items() if k != "model"})
     assert mrgov.diff(MM, read.id, read.outs, declared)["changes"] is False

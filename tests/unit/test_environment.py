@@ -297,7 +297,8 @@ def test_adopted_models_lists_the_models_that_existed_before_the_stack(
     # Sorted short names, from each RegisteredModel's `adopted` output (the training pipeline's models).
     assert run.outputs["adoptedModels"] == ["budget_forecaster", "failure_predictor"]
     assert set(run.outputs) == {
-        "target", "catalog", "models", "aliasUris", "grants", "unmanagedAliases", "adoptedModels"
+        "target", "catalog", "models", "aliasUris", "grants", "unmanagedAliases", "adoptedModels",
+        "latestVersions", "lineage",
     }  # fmt: skip
 
 

@@ -200,7 +200,7 @@ def expected_resources(exported: dict[str, Any]) -> list[dict[str, Any]]:
                 "custom": True,
                 "id": full(model),
                 "inputs": metadata,
-                "outputs": {**metadata, "otherAliases": {}},
+                "outputs": {**metadata, "otherAliases": {}, "latestVersion": "", "lineage": {}},
                 "parent": model_urn(model),
                 "provider": PROVIDER_REF,
                 "retainOnDelete": True,
@@ -330,7 +330,8 @@ def test_a_model_without_children_still_gets_its_metadata_and_no_permissions(
     meta = out[f"{P}{MODEL_T}$mrgov:registry:ModelMetadata::registry-mlflow-failure_predictor-metadata"]
     empty = {"model": full("failure_predictor"), "tags": {}, "aliases": {}, "versionDescriptions": {},
              "versionTags": {}}  # fmt: skip
-    assert (meta["inputs"], meta["outputs"]) == (empty, {**empty, "otherAliases": {}})
+    unread = {"otherAliases": {}, "latestVersion": "", "lineage": {}}
+    assert (meta["inputs"], meta["outputs"]) == (empty, {**empty, **unread})
     assert meta["retainOnDelete"] is True and meta["dependencies"] == [model_urn("failure_predictor")]
     assert not [u for u in out if u.endswith("failure_predictor-permissions")]
 
