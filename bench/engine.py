@@ -24,7 +24,9 @@ CPU here), which would dominate both the stack and the floor. `--no-auth-cache` 
 Servers (`--db sqlite,postgres`): each database gets its own templates and measurements, one after the
 other, reported side by side. sqlite is the default server (1 worker); postgres keeps MLflow's stores and
 the auth app's in a private PostgreSQL cluster in the copy's data folder (localdev/postgres.py) and runs
-4 workers. Each row records how long its server took to start on a copy of the template.
+4 workers. Each row records how long its server took to start on a copy of the template, and the
+latency of single requests on it (`probe`: sequential reads and writes straight to the server, then 8
+readers at once), before the floor runs there.
 
 Run: `python -m bench.engine [--n 50 200] [--db sqlite,postgres]` (writes bench/results/engine.json).
 """
@@ -37,15 +39,18 @@ import dataclasses
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml  # type: ignore[import-untyped]
 
 from bench.common import (
@@ -157,7 +162,73 @@ def registry_copy(template: Path, work: Path, creds: Secrets, auth_cache: bool) 
     with server(work, creds, auth_cache) as srv, CountingProxy(srv.url) as proxy:
         proxy.credentials = client_env(srv)  # type: ignore[attr-defined]
         proxy.start_s = round(time.perf_counter() - t0, 1)  # type: ignore[attr-defined]
+        proxy.server_url = srv.url  # type: ignore[attr-defined]
         yield proxy
+
+
+PROBE_READS, PROBE_WRITES, PROBE_PARALLEL, PROBE_PARALLEL_READS = 40, 20, 8, 80
+
+
+def probe(url: str, credentials: dict[str, str]) -> dict[str, float]:
+    """Request latency on a server, without the proxy: one keep-alive session per thread, basic auth.
+
+    Reads are GET registered-models/get of model 0, writes POST registered-models/set-tag on it (a
+    `bench_probe` tag, deleted afterwards). Bounded: 16 warm-up reads (every worker's auth cache), 40
+    sequential reads, 20 sequential writes, then 80 reads from 8 threads at once.
+    """
+    auth = (credentials["MLFLOW_TRACKING_USERNAME"], credentials["MLFLOW_TRACKING_PASSWORD"])
+    api, name = f"{url}/api/2.0/mlflow/registered-models", full_name(0)
+
+    def session() -> requests.Session:
+        s = requests.Session()
+        s.auth = auth
+        return s
+
+    main = session()
+
+    def read(s: requests.Session = main) -> float:
+        t0 = time.perf_counter()
+        s.get(f"{api}/get", params={"name": name}, timeout=60).raise_for_status()
+        return time.perf_counter() - t0
+
+    def write(i: int) -> float:
+        t0 = time.perf_counter()
+        body = {"name": name, "key": "bench_probe", "value": str(i)}
+        main.post(f"{api}/set-tag", json=body, timeout=60).raise_for_status()
+        return time.perf_counter() - t0
+
+    def reader(count: int) -> Callable[[int], list[float]]:
+        def run(_: int) -> list[float]:
+            s = session()
+            return [read(s) for _ in range(count)]
+
+        return run
+
+    with ThreadPoolExecutor(PROBE_PARALLEL) as pool:
+        list(pool.map(reader(2), range(PROBE_PARALLEL)))  # warm-up
+    reads = [read() for _ in range(PROBE_READS)]
+    writes = [write(i) for i in range(PROBE_WRITES)]
+    main.delete(f"{api}/delete-tag", json={"name": name, "key": "bench_probe"}, timeout=60).raise_for_status()
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(PROBE_PARALLEL) as pool:
+        per_thread = pool.map(reader(PROBE_PARALLEL_READS // PROBE_PARALLEL), range(PROBE_PARALLEL))
+        parallel = [t for times in per_thread for t in times]
+    wall = time.perf_counter() - t0
+
+    def median_ms(values: list[float]) -> float:
+        return round(1000 * statistics.median(values), 1)
+
+    def p90_ms(values: list[float]) -> float:
+        return round(1000 * statistics.quantiles(values, n=10)[8], 1)
+
+    return {
+        "read_ms_median": median_ms(reads),
+        "read_ms_p90": p90_ms(reads),
+        "write_ms_median": median_ms(writes),
+        "write_ms_p90": p90_ms(writes),
+        "parallel_read_ms_median": median_ms(parallel),
+        "parallel_reads_per_s": round(len(parallel) / wall, 1),
+    }
 
 
 def counts(proxy: CountingProxy, n: int) -> dict[str, Any]:
@@ -396,6 +467,8 @@ def bench_n(
     with registry_copy(template, tmp / f"floor-{n}", creds, auth_cache) as proxy:
         out["server_start_s"] = proxy.start_s  # type: ignore[attr-defined]
         print(f"N={n}: {creds.db} server on a copy of the template up in {out['server_start_s']} s")
+        out["latency"] = probe(proxy.server_url, proxy.credentials)  # type: ignore[attr-defined]
+        print(f"N={n}: {creds.db} request latency: {out['latency']}", flush=True)
         for phase in ("apply", "read", "destroy"):
             out["floor"][phase] = run_floor(phase, proxy, n)
             print(f"N={n}: floor {phase}: {out['floor'][phase]}", flush=True)

@@ -72,8 +72,7 @@ def engine_table(data: dict[str, Any]) -> str:
 def servers_table(data: dict[str, Any]) -> str:
     """The servers side by side (`bench.engine --db sqlite,postgres`): one column per server.
 
-    *ms/request* is the floor's own time (after its start-up) over its requests: sequential calls, so
-    the mean latency of one request through the proxy.
+    Latency rows come from `bench.engine.probe` (requests straight to the server, median / p90).
     """
     dbs: list[str] = list(dict.fromkeys(_db(r) for r in data["rows"]))
     by_key = {(_db(r), r["n"]): r for r in data["rows"]}
@@ -93,20 +92,35 @@ def servers_table(data: dict[str, Any]) -> str:
     def floor(phase: str) -> Any:
         def cell(r: dict[str, Any]) -> str:
             f = r["floor"][phase]
-            ms = 1000 * f["calls_s"] / f["requests"] if f["requests"] else 0.0
-            return f"{f['wall_s']:.1f}, {ms:.0f} ms/request"
+            return f"{f['wall_s']:.1f}, {f['requests']} req"
 
         return cell
 
+    def latency(kind: str) -> Any:
+        def cell(r: dict[str, Any]) -> str:
+            lat = r.get("latency")
+            return f"{lat[f'{kind}_ms_median']:.0f} / {lat[f'{kind}_ms_p90']:.0f}" if lat else ""
+
+        return cell
+
+    def parallel(r: dict[str, Any]) -> str:
+        lat = r.get("latency")
+        if not lat:
+            return ""
+        return f"{lat['parallel_reads_per_s']:.0f} req/s ({lat['parallel_read_ms_median']:.0f} ms)"
+
     figures = [
         ("server start on a copy of the template, s", workers),
+        ("read latency (GET model), ms median / p90", latency("read")),
+        ("write latency (set tag), ms median / p90", latency("write")),
+        ("8 readers at once: throughput (median latency)", parallel),
         ("first `up` s (x apply floor), requests", stack("first_up", "apply")),
         ("no-op `up` s (x read floor), requests", stack("noop_up", "read")),
         ("`refresh` s (x read floor), requests", stack("refresh", "read")),
         ("`destroy` s (x destroy floor), requests", stack("destroy", "destroy")),
-        ("floor apply s, latency", floor("apply")),
-        ("floor read s, latency", floor("read")),
-        ("floor destroy s, latency", floor("destroy")),
+        ("floor apply s, requests", floor("apply")),
+        ("floor read s, requests", floor("read")),
+        ("floor destroy s, requests", floor("destroy")),
     ]
     lines = ["| N | figure | " + " | ".join(dbs) + " |", "|---|---|" + "---|" * len(dbs)]
     for n in ns:
