@@ -174,7 +174,12 @@ def probe(url: str, credentials: dict[str, str]) -> dict[str, float]:
 
     Reads are GET registered-models/get of model 0, writes POST registered-models/set-tag on it (a
     `bench_probe` tag, deleted afterwards). Bounded: 16 warm-up reads (every worker's auth cache), 40
-    sequential reads, 20 sequential writes, then 80 reads from 8 threads at once.
+    sequential reads on one keep-alive connection (as MLflow's client sends them), 20 reads on a new
+    connection each, 20 sequential writes, then 80 reads from 8 threads at once.
+
+    The two kinds of read tell the database's cost from the HTTP server's: uvicorn with `--workers`
+    above 1 leaves Nagle's algorithm on for accepted sockets, so a response on a reused connection
+    waits for the client's delayed ACK, about 40 ms on Linux (https://github.com/Kludex/uvicorn/issues/3149).
     """
     auth = (credentials["MLFLOW_TRACKING_USERNAME"], credentials["MLFLOW_TRACKING_PASSWORD"])
     api, name = f"{url}/api/2.0/mlflow/registered-models", full_name(0)
@@ -207,6 +212,10 @@ def probe(url: str, credentials: dict[str, str]) -> dict[str, float]:
     with ThreadPoolExecutor(PROBE_PARALLEL) as pool:
         list(pool.map(reader(2), range(PROBE_PARALLEL)))  # warm-up
     reads = [read() for _ in range(PROBE_READS)]
+    fresh = []
+    for _ in range(PROBE_WRITES):
+        with session() as s:
+            fresh.append(read(s))
     writes = [write(i) for i in range(PROBE_WRITES)]
     main.delete(f"{api}/delete-tag", json={"name": name, "key": "bench_probe"}, timeout=60).raise_for_status()
     t0 = time.perf_counter()
@@ -224,6 +233,8 @@ def probe(url: str, credentials: dict[str, str]) -> dict[str, float]:
     return {
         "read_ms_median": median_ms(reads),
         "read_ms_p90": p90_ms(reads),
+        "read_new_connection_ms_median": median_ms(fresh),
+        "read_new_connection_ms_p90": p90_ms(fresh),
         "write_ms_median": median_ms(writes),
         "write_ms_p90": p90_ms(writes),
         "parallel_read_ms_median": median_ms(parallel),

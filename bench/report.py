@@ -112,6 +112,7 @@ def servers_table(data: dict[str, Any]) -> str:
     figures = [
         ("server start on a copy of the template, s", workers),
         ("read latency (GET model), ms median / p90", latency("read")),
+        ("the same, a new connection each", latency("read_new_connection")),
         ("write latency (set tag), ms median / p90", latency("write")),
         ("8 readers at once: throughput (median latency)", parallel),
         ("first `up` s (x apply floor), requests", stack("first_up", "apply")),

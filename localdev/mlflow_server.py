@@ -45,6 +45,9 @@ DEFAULT_PORT = 5000
 DEFAULT_PG_PORT = 5433  # next to Debian's own cluster on 5432, as Debian numbers a second cluster
 ADMIN_USER = "admin"
 DATABASES = ("sqlite", "postgres")
+# Several workers serve requests in parallel, as in production. uvicorn (MLflow's server) then leaves
+# Nagle's algorithm on, so a response on a reused connection waits ~40 ms for the client's delayed ACK
+# (https://github.com/Kludex/uvicorn/issues/3149); `--workers 1` avoids it (docs/postgres.md).
 DEFAULT_WORKERS = {"sqlite": 1, "postgres": 4}
 
 # Generated once per state folder when the environment does not provide them.
@@ -326,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         "--pg-port", type=int, default=os.environ.get("MRGOV_POSTGRES_PORT", str(DEFAULT_PG_PORT)),
         help="PostgreSQL's port on 127.0.0.1 with --db postgres",
     )  # fmt: skip
+    parser.add_argument("--workers", type=int, help="server workers (default: 1 on sqlite, 4 on postgres)")
     parser.add_argument("--no-auth", action="store_true")
     args = parser.parse_args(argv)
     data_dir = args.state / "mlflow"
@@ -359,13 +363,15 @@ def _command(args: argparse.Namespace, data_dir: Path) -> int:
         data_dir, args.port, auth=not args.no_auth,
         password=creds["MLFLOW_TRACKING_PASSWORD"],
         secret_key=creds["MLFLOW_FLASK_SERVER_SECRET_KEY"],
-        db=args.db, db_password=creds[postgres.PASSWORD_KEY], db_port=args.pg_port,
+        db=args.db, db_password=creds[postgres.PASSWORD_KEY], db_port=args.pg_port, workers=args.workers,
         timeout=180.0 if args.db == "postgres" else 90.0,
     )  # fmt: skip
     where = f"data in {data_dir}"
     if args.db == "postgres":
         db_port = urlsplit(server.backend_store_uri).port
-        where += f", PostgreSQL on 127.0.0.1:{db_port}, {server.workers} workers"
+        where += f", PostgreSQL on 127.0.0.1:{db_port}"
+    if server.workers > 1:
+        where += f", {server.workers} workers"
     print(f"mlflow: running at {server.url} ({where}; up in {time.perf_counter() - t0:.1f} s)")
     return 0
 
