@@ -46,10 +46,7 @@ def test_preview_all_previews_what_it_can_reach(tmp_path: Path, local_stack: Loc
     assert text in ran.stdout
     steps = json.loads(cli.run("preview", "--json").stdout)["steps"]
     creates = sum(1 for s in steps if s["op"] == "create")
-    assert (
-        f"| `local` | mlflow {url} | ✅ previewed | {creates} | 0 | 0 | 0 | no violations |"
-        in text
-    )
+    assert f"| `local` | mlflow {url} | ✅ previewed | {creates} | 0 | 0 | 0 | no violations |" in text
     local = section(text, "local")
     assert f"**Changes**: {creates} to create; 0 unchanged." in local
     assert "`mrgov:registry:RegisteredModel` |" in local
