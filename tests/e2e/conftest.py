@@ -42,10 +42,10 @@ class Template:
     db: str = "sqlite"
     db_password: str | None = None
 
-    def start(self, data: Path, port: int | None = None) -> Server:
+    def start(self, data: Path, port: int | None = None, workers: int | None = None) -> Server:
         """A server on `data` (a copy of this template), with the template's secrets and database."""
         return start(
-            data, port, auth=True, password=self.password, secret_key=self.secret_key,
+            data, port, auth=True, password=self.password, secret_key=self.secret_key, workers=workers,
             **db_options(self.db, self.db_password),
         )  # fmt: skip
 
@@ -56,7 +56,7 @@ def train_template(data: Path, db: str) -> Template:
         data, secrets.token_urlsafe(18), secrets.token_hex(16), db,
         secrets.token_urlsafe(18) if db == "postgres" else None,
     )  # fmt: skip
-    server = template.start(data)
+    server = template.start(data, workers=1)  # one worker starts sooner; the tests' copies get the default
     try:
         env = {**os.environ, **server.credentials_env, "MLFLOW_TRACKING_URI": server.url}
         subprocess.run(
