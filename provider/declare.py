@@ -8,6 +8,11 @@ A resource's properties are declared once, as a frozen dataclass whose fields ar
 - the diff (`diff_of`): which keys force a replacement, and per-key changes of maps for the preview;
 - the SDK class (`provider/sdk.py`), which registers exactly these properties under the same token.
 
+A property's type may also be a `Struct`: a frozen dataclass of `arg()` fields with a type token of
+its own (`mrgov:registry:Gate`). It becomes an entry of the schema's `types`, referenced with `$ref`
+(the package schema's object types: https://www.pulumi.com/docs/iac/extending-pulumi/schema/#type),
+and is parsed field by field, with the field's path in each failure (`gates.Production.metric`).
+
 The style follows Pulumi's Go `infer` package, which derives a provider's schema from struct tags.
 """
 
@@ -79,6 +84,21 @@ class Props:
 P = TypeVar("P", bound=Props)
 
 
+class Struct:
+    """Base of a nested object type: a frozen dataclass of `arg()` fields used as a property's type.
+
+    `TOKEN` names its entry in the schema's `types` (`mrgov:registry:Gate`), `DESCRIPTION` describes it.
+    """
+
+    TOKEN: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+
+
+def is_struct(tp: Any) -> bool:
+    """True for a `Struct` dataclass (the class itself, not an instance)."""
+    return isinstance(tp, type) and issubclass(tp, Struct) and dataclasses.is_dataclass(tp)
+
+
 @dataclass(frozen=True)
 class Spec:
     """One property of a declaration: its wire name, Python name, type and role."""
@@ -96,7 +116,7 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def specs(cls: type[Props]) -> list[Spec]:
+def specs(cls: type[Props] | type[Struct]) -> list[Spec]:
     """The declared properties of `cls`, in declaration order."""
     hints = typing.get_type_hints(cls)
     out_: list[Spec] = []
@@ -126,11 +146,14 @@ def _optional(tp: Any) -> Any:
 
 
 def type_schema(tp: Any) -> dict[str, Any]:
-    """The Pulumi schema type of a Python annotation (str, bool, int, list[...], dict[str, ...])."""
+    """The Pulumi schema type of a Python annotation (str, bool, int, float, list[...], dict[str, ...],
+    or a `Struct`, as a `$ref` to its entry in `types`)."""
     tp = _optional(tp)
     simple = {str: "string", bool: "boolean", int: "integer", float: "number"}
     if tp in simple:
         return {"type": simple[tp]}
+    if is_struct(tp):
+        return {"$ref": f"#/types/{tp.TOKEN}"}
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is list:
         return {"type": "array", "items": type_schema(args[0])}
@@ -161,6 +184,39 @@ def schema_of(cls: type[Props]) -> dict[str, Any]:
         "inputProperties": {s.name: property_schema(s) for s in ins},
         "requiredInputs": [s.name for s in ins if s.required],
     }
+
+
+def struct_schema(cls: type[Struct]) -> dict[str, Any]:
+    """A `Struct`'s entry in the package schema's `types`: an object type."""
+    fields = specs(cls)
+    return {
+        "type": "object",
+        "description": cls.DESCRIPTION,
+        "properties": {s.name: property_schema(s) for s in fields},
+        "required": [s.name for s in fields if s.required],
+    }
+
+
+def structs_of(tp: Any) -> list[type[Struct]]:
+    """Every `Struct` an annotation or a declaration uses, nested ones too, each once, in order."""
+    found: list[type[Struct]] = []
+
+    def visit(t: Any) -> None:
+        t = _optional(t)
+        if is_struct(t):
+            if t not in found:
+                found.append(t)
+                for s in specs(t):
+                    visit(s.type)
+        elif isinstance(t, type) and issubclass(t, Props):
+            for s in specs(t):
+                visit(s.type)
+        else:
+            for arg_ in typing.get_args(t):
+                visit(arg_)
+
+    visit(tp)
+    return found
 
 
 def _types_of(tp: Any) -> tuple[type, ...]:
@@ -204,6 +260,16 @@ def _coerce(tp: Any, value: Any, path: str, failures: list[tuple[str, str]]) -> 
             failures.append((path, f"must be a whole number, got {value!r}"))
             return None
         return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            failures.append((path, f"must be a number, got {value!r}"))
+            return None
+        return float(value)
+    if is_struct(tp):
+        if not isinstance(value, Mapping):
+            failures.append((path, f"must be a mapping, got {type(value).__name__}"))
+            return None
+        return _parse_fields(tp, value, path, failures, strict=True)
     if origin is list:
         if not isinstance(value, list | tuple):
             failures.append((path, f"must be a list, got {type(value).__name__}"))
@@ -224,20 +290,37 @@ def parse(cls: type[P], values: Mapping[str, Any]) -> tuple[P, list[tuple[str, s
     none, and an old state may carry a property a newer provider dropped).
     """
     failures: list[tuple[str, str]] = []
+    return _parse_fields(cls, values, "", failures, strict=False), failures
+
+
+def _parse_fields(
+    cls: Any, values: Mapping[str, Any], path: str, failures: list[tuple[str, str]], *, strict: bool
+) -> Any:
+    """`values` as a `cls` (a declaration or a Struct); `strict` also refuses keys it does not declare.
+
+    A resource's top level ignores unknown keys (see `parse`); a nested object refuses them, so a
+    misspelt `higherIsBeter` is not silently dropped.
+    """
     kwargs: dict[str, Any] = {}
-    for s in specs(cls):
+    fields = specs(cls)
+    for s in fields:
+        where = f"{path}.{s.name}" if path else s.name
         raw = values.get(s.name)
         if raw is None:
             if s.required:
-                failures.append((s.name, "is required"))
+                failures.append((where, "is required"))
                 kwargs[s.attr] = _empty(s.type)
             continue  # the dataclass default applies
-        value = _coerce(s.type, raw, s.name, failures)
+        value = _coerce(s.type, raw, where, failures)
         if value is not None:
             kwargs[s.attr] = value
         elif s.required:
             kwargs[s.attr] = _empty(s.type)
-    return cls(**kwargs), failures
+    if strict:
+        known = ", ".join(s.name for s in fields)
+        for key in sorted(set(values) - {s.name for s in fields}):
+            failures.append((f"{path}.{key}", f"is not a known key; allowed keys: {known}"))
+    return cls(**kwargs)
 
 
 def _empty(tp: Any) -> Any:
@@ -248,7 +331,22 @@ def _empty(tp: Any) -> Any:
 
 def wire(props: Props) -> dict[str, Any]:
     """`props` with wire names, ready for the engine."""
-    return {s.name: getattr(props, s.attr) for s in specs(type(props))}
+    return {s.name: to_wire(getattr(props, s.attr)) for s in specs(type(props))}
+
+
+def to_wire(value: Any) -> Any:
+    """A value with every `Struct` in it as a mapping of wire names (plain values pass unchanged).
+
+    A Struct's unset fields (None) are left out, as the engine leaves out null map values.
+    """
+    if isinstance(value, Struct) and dataclasses.is_dataclass(value):
+        fields = ((s.name, getattr(value, s.attr)) for s in specs(type(value)))
+        return {name: to_wire(v) for name, v in fields if v is not None}
+    if isinstance(value, Mapping):
+        return {k: to_wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_wire(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------------------------

@@ -12,12 +12,20 @@ from provider.schema import package_schema
 
 
 def _type(body: dict[str, Any]) -> str:
+    if "$ref" in body:  # `#/types/mrgov:registry:Gate`: an object type, listed under "Types"
+        token = str(body["$ref"]).rsplit("/", 1)[-1]
+        return f"[{token.rsplit(':', 1)[-1]}](#{_anchor(token)})"
     kind = body.get("type", "")
     if kind == "array":
         return f"list of {_type(body['items'])}"
     if kind == "object":
         return f"map of {_type(body['additionalProperties'])}"
     return str(kind)
+
+
+def _anchor(token: str) -> str:
+    """The Markdown heading anchor of a type's section (`mrgov:registry:Gate` -> `mrgovregistrygate`)."""
+    return "".join(c for c in token.lower() if c.isalnum() or c in "-_")
 
 
 def _table(props: dict[str, Any], required: list[str]) -> list[str]:
@@ -53,6 +61,9 @@ def reference() -> str:
         lines += _table(resource["inputProperties"], resource["requiredInputs"])
         if outputs:
             lines += ["", "Outputs (besides the inputs):", "", *_table(outputs, [])]
+    for token, body in schema.get("types", {}).items():
+        lines += ["", f"## `{token}`", "", body["description"], "", "Properties:", ""]
+        lines += _table(body["properties"], body["required"])
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from provider import VERSION
 from provider.config import ProviderConfig
-from provider.declare import Props, inputs_of, property_schema, schema_of
+from provider.declare import Props, inputs_of, property_schema, schema_of, struct_schema, structs_of
 from provider.resources import RESOURCES
 
 
@@ -14,6 +14,8 @@ def package_schema() -> dict[str, Any]:
     """The Pulumi package schema of the provider: config, provider inputs and every resource."""
     resources: list[type[Props]] = [r.PROPS for r in RESOURCES]
     config = {s.name: property_schema(s) for s in inputs_of(ProviderConfig)}
+    # Object types the resources use (a ModelMetadata's `gates` are `mrgov:registry:Gate`s).
+    structs = [t for cls in resources for t in structs_of(cls)]
     return {
         "name": "mrgov",
         "displayName": "mrgov",
@@ -24,6 +26,7 @@ def package_schema() -> dict[str, Any]:
         "meta": {"moduleFormat": "(.*)"},
         "config": {"variables": config},
         "provider": {"description": ProviderConfig.DESCRIPTION, "inputProperties": config},
+        "types": {t.TOKEN: struct_schema(t) for t in structs},
         "resources": {cls.TOKEN: schema_of(cls) for cls in resources},
         "language": {"python": {"packageName": "mrgov"}},
     }
