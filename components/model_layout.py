@@ -1,6 +1,7 @@
 """One layout for a registered model's declared contents, used by both targets.
 
-Whatever the target, a model's managed tags, alias pins, version descriptions and version tags are one
+Whatever the target, a model's managed tags, alias pins, version descriptions and version tags, its
+retention (`archive`) and its promotion gates (`gates`, `overrides`) are one
 `mrgov:registry:ModelMetadata` resource, a child of the model resource (`databricks.RegisteredModel`
 on Unity Catalog, `mrgov:registry:RegisteredModel` on an MLflow server), named `<model>-metadata`.
 
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import pulumi
 
+from components.spec import ArchiveSpec, GateSpec
 from provider import sdk
 
 
@@ -31,6 +33,14 @@ class ModelContents(Protocol):
     def aliases(self) -> Mapping[str, int]: ...
     @property
     def version_descriptions(self) -> Mapping[int, str]: ...
+    @property
+    def version_tags(self) -> Mapping[int, Mapping[str, str]]: ...
+    @property
+    def archive(self) -> ArchiveSpec | None: ...
+    @property
+    def gates(self) -> Mapping[str, GateSpec]: ...
+    @property
+    def overrides(self) -> Mapping[str, str]: ...
     @property
     def retain_on_delete(self) -> bool: ...
 
@@ -67,5 +77,21 @@ def model_metadata(
         tags=dict(sorted(spec.tags.items())),
         aliases={alias: str(version) for alias, version in sorted(spec.aliases.items())},
         version_descriptions={str(v): text for v, text in sorted(spec.version_descriptions.items())},
+        version_tags={str(v): dict(sorted(tags.items())) for v, tags in sorted(spec.version_tags.items())},
+        archive_after_days=spec.archive.after_days if spec.archive else None,
+        archive_keep_latest=spec.archive.keep_latest if spec.archive else 0,
+        gates={alias: _gate(gate) for alias, gate in sorted(spec.gates.items())},
+        gate_overrides=dict(sorted(spec.overrides.items())),
     )
     return sdk.ModelMetadata(f"{name}-metadata", args, child_options(model, provider, spec))
+
+
+def _gate(gate: GateSpec) -> sdk.Gate:
+    return sdk.Gate(
+        metric=gate.metric,
+        higher_is_better=gate.higher_is_better,
+        against=gate.against,
+        min_delta=gate.min_delta,
+        min=gate.min,
+        max=gate.max,
+    )

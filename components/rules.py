@@ -23,6 +23,7 @@ from provider.events.limits import (
     webhook_name_problem,
     webhook_url_problem,
 )
+from provider.limits import RESERVED_VERSION_TAGS
 
 if TYPE_CHECKING:
     from components.spec import GrantConfig, StackConfig
@@ -30,16 +31,23 @@ if TYPE_CHECKING:
 Severity = Literal["mandatory", "advisory"]
 Securable = Literal["catalog", "schema", "model"]
 KeyPath = tuple[str | int, ...]
+WrittenIn = Literal["anywhere", "stack-model", "elsewhere"]
 
 
 @dataclass(frozen=True)
 class Violation:
-    """A rule broken at a key path of the merged config document. The message says what is allowed."""
+    """A rule broken at a key path of the merged config document. The message says what is allowed.
+
+    `written_in` narrows where the offending value counts: `stack-model` only when it is written in
+    the stack file under `models` (not `modelDefaults`), `elsewhere` only when it is not (registry.yaml
+    or `modelDefaults`). The spec, which knows where each value was written, drops the others.
+    """
 
     rule_id: str
     severity: Severity
     path: KeyPath
     message: str
+    written_in: WrittenIn = "anywhere"
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,41 @@ def version_problem(version: Any) -> str | None:
     return (
         None if ok else f"version {version!r} is not a model version; allowed: a positive integer such as 3"
     )
+
+
+def whole_number(value: Any) -> int | None:
+    """A YAML int or its decimal text (`30`, `"30"`, `-1`) as an int; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        return int(value)
+    return None
+
+
+def number(value: Any) -> float | None:
+    """A YAML number or its text (`0.8`, `"0.8"`) as a float; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def reserved_version_tag_problem(key: str) -> str | None:
+    """Version tags the mrgov provider writes itself (provider/limits.py) cannot be declared."""
+    owner = RESERVED_VERSION_TAGS.get(key)
+    if owner is None:
+        return None
+    return f"tag {key!r} is reserved for {owner}; allowed: any other key"
 
 
 def identifier_problem(what: str, name: str) -> str | None:
@@ -238,6 +281,19 @@ def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
             problem = tag_key_problem(key) or tag_value_problem(value)
             if problem:
                 yield Violation("tag-limits", "mandatory", ("models", name, "tags", key), problem)
+        for version, tags in model.version_tags.items():
+            path = ("models", name, "versionTags", version)
+            if len(tags) > TAGS_MAX:
+                yield Violation(
+                    "tag-limits",
+                    "mandatory",
+                    path,
+                    f"{len(tags)} tags; allowed: at most {TAGS_MAX} per version",
+                )
+            for key, value in tags.items():
+                problem = tag_key_problem(key) or tag_value_problem(value)
+                if problem:
+                    yield Violation("tag-limits", "mandatory", (*path, key), problem)
 
 
 def _alias_names(cfg: StackConfig) -> Iterator[Violation]:
@@ -267,6 +323,153 @@ def _version_descriptions(cfg: StackConfig) -> Iterator[Violation]:
                 yield Violation(
                     "version-description", "mandatory", path, "is empty; allowed: a text saying what changed"
                 )
+
+
+def _version_tags(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        for key, tags in model.version_tags.items():
+            path = ("models", name, "versionTags", key)
+            problem = version_problem(key)
+            if problem:
+                yield Violation("version-tags", "mandatory", path, problem)
+                continue
+            for tag in tags:
+                problem = reserved_version_tag_problem(tag)
+                if problem:
+                    yield Violation("version-tags", "mandatory", (*path, tag), problem)
+
+
+_DAYS = "allowed: a whole number of days, at least 1"
+_KEEP = "allowed: a whole number, 0 or more (how many of the newest versions are never archived)"
+
+
+def _retention(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        archive = model.archive
+        if archive is None:
+            continue
+        path = ("models", name, "archive")
+        days = whole_number(archive.after_days)
+        if archive.after_days is None:
+            yield Violation("retention", "mandatory", (*path, "afterDays"), f"is required; {_DAYS}")
+        elif days is None:
+            yield Violation(
+                "retention",
+                "mandatory",
+                (*path, "afterDays"),
+                f"{archive.after_days!r} is not a number of days; {_DAYS}",
+            )
+        elif days < 1:
+            yield Violation("retention", "mandatory", (*path, "afterDays"), f"is {days}; {_DAYS}")
+        keep = whole_number(archive.keep_latest)
+        if keep is None:
+            yield Violation(
+                "retention",
+                "mandatory",
+                (*path, "keepLatest"),
+                f"{archive.keep_latest!r} is not a whole number; {_KEEP}",
+            )
+        elif keep < 0:
+            yield Violation("retention", "mandatory", (*path, "keepLatest"), f"is {keep}; {_KEEP}")
+
+
+def _promotion_gates(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        pinned = ", ".join(sorted(model.aliases)) or "none"
+        for alias, gate in model.gates.items():
+            path = ("models", name, "gates", alias)
+            if alias not in model.aliases:
+                yield Violation(
+                    "promotion-gate",
+                    "mandatory",
+                    path,
+                    f"gate for alias {alias!r}, which this stack does not pin on the model; allowed: a gate "
+                    f"for a pinned alias ({pinned}), or the gate in registry.yaml, where it applies in the "
+                    f"stacks that pin {alias!r}",
+                    written_in="stack-model",
+                )
+            if not gate.metric.strip():
+                yield Violation(
+                    "promotion-gate",
+                    "mandatory",
+                    (*path, "metric"),
+                    "is missing or empty; allowed: the name of a metric the training run logs, "
+                    "such as val_f1",
+                )
+            if gate.against not in ("current", "none"):
+                yield Violation(
+                    "promotion-gate",
+                    "mandatory",
+                    (*path, "against"),
+                    f"{gate.against!r} is not a comparison; allowed: current (the version the alias points "
+                    "at now) or none (min and max only)",
+                )
+            values: dict[str, float | None] = {}
+            for key, raw in (("minDelta", gate.min_delta), ("min", gate.min), ("max", gate.max)):
+                values[key] = number(raw) if raw is not None else None
+                if raw is not None and values[key] is None:
+                    yield Violation(
+                        "promotion-gate",
+                        "mandatory",
+                        (*path, key),
+                        f"{raw!r} is not a number; allowed: a number such as 0.8",
+                    )
+            delta, low, high = values["minDelta"], values["min"], values["max"]
+            if delta is not None and delta < 0:
+                yield Violation(
+                    "promotion-gate",
+                    "mandatory",
+                    (*path, "minDelta"),
+                    f"is {gate.min_delta!r}; allowed: 0 or more (how much better than the current version)",
+                )
+            if low is not None and high is not None and low > high:
+                yield Violation(
+                    "promotion-gate",
+                    "mandatory",
+                    path,
+                    f"min {gate.min!r} is above max {gate.max!r}, so no version could pass; "
+                    "allowed: min <= max",
+                )
+            if gate.against == "none" and gate.min is None and gate.max is None:
+                yield Violation(
+                    "promotion-gate",
+                    "mandatory",
+                    path,
+                    "checks nothing; allowed: against: current, or a min or a max",
+                )
+
+
+def _gate_overrides(cfg: StackConfig) -> Iterator[Violation]:
+    for name, model in cfg.models.items():
+        gated = ", ".join(sorted(a for a in model.gates if a in model.aliases)) or "none"
+        for alias, override in model.overrides.items():
+            path = ("models", name, "overrides", alias)
+            reason = override.reason.strip()
+            if not reason:
+                yield Violation(
+                    "gate-override",
+                    "mandatory",
+                    (*path, "reason"),
+                    "is missing or empty; allowed: why the gate is bypassed, such as 'INC-123: rollback'",
+                )
+            elif problem := tag_value_problem(reason):
+                yield Violation("gate-override", "mandatory", (*path, "reason"), problem)
+            if alias not in model.gates or alias not in model.aliases:
+                yield Violation(
+                    "gate-override",
+                    "mandatory",
+                    path,
+                    f"alias {alias!r} has no promotion gate in this stack; allowed: an override of a gated "
+                    f"alias the stack pins ({gated})",
+                )
+            yield Violation(
+                "gate-override",
+                "mandatory",
+                path,
+                "a break-glass override belongs to one stack; allowed: "
+                f"mrgov:models.{name}.overrides.{alias}.reason in the stack file",
+                written_in="elsewhere",
+            )
 
 
 def _pinned_versions_described(cfg: StackConfig) -> Iterator[Violation]:
@@ -733,6 +936,20 @@ RULES: tuple[Rule, ...] = (
     Rule("alias-name", "mandatory", "aliases are valid and not reserved", _alias_names),
     Rule("alias-version", "mandatory", "aliases pin positive integer versions", _alias_versions),
     Rule("version-description", "mandatory", "version descriptions keyed by version", _version_descriptions),
+    Rule("version-tags", "mandatory", "version tags keyed by version, no reserved keys", _version_tags),
+    Rule("retention", "mandatory", "archive settings are whole numbers of days and versions", _retention),
+    Rule(
+        "promotion-gate",
+        "mandatory",
+        "promotion gates name a metric and a valid comparison",
+        _promotion_gates,
+    ),
+    Rule(
+        "gate-override",
+        "mandatory",
+        "break-glass overrides give a reason, in the stack file",
+        _gate_overrides,
+    ),
     Rule("privilege", "mandatory", "privileges are valid for their securable", _privileges),
     Rule("grant-shape", "mandatory", "grants name a grantee and privileges", _grant_shape),
     Rule("unknown-role", "mandatory", "grants name declared roles", _unknown_roles),

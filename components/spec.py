@@ -157,6 +157,25 @@ class SchemaSpec(_Securable):
     grants: tuple[Grant, ...]
 
 
+class ArchiveSpec(_Resolved):
+    """Retention: versions older than `after_days` are archived, except the newest `keep_latest` and
+    those an alias points at (provider/registry/retention.py)."""
+
+    after_days: int
+    keep_latest: int = 0
+
+
+class GateSpec(_Resolved):
+    """A promotion gate on one alias (provider/registry/gates.py): the run metric a new version must pass."""
+
+    metric: str
+    higher_is_better: bool = True
+    against: Literal["current", "none"] = "current"
+    min_delta: float = 0.0
+    min: float | None = None
+    max: float | None = None
+
+
 class WebhookSpec(_Resolved):
     """An MLflow webhook of the stack (`webhooks.<name>`). `secret_key` names the secret config key
     holding its signing secret (`mrgov:deployHookSecret`); the value is never part of the spec:
@@ -192,7 +211,9 @@ class ModelSpec(_Securable):
 
     `aliases` are the aliases this stack manages ({alias: version}); any other alias on the model (a
     `Challenger` set by a training job) is left alone. `name` is the short model part; `full_name` is
-    `catalog.schema.model`.
+    `catalog.schema.model`. `gates` hold the gates of the aliases this stack pins (a gate declared for
+    an alias the stack does not pin applies in the stacks that do); `overrides` are break-glass reasons
+    by alias.
     """
 
     name: str
@@ -207,6 +228,10 @@ class ModelSpec(_Securable):
     served: bool
     adopt: bool
     grants: tuple[Grant, ...]
+    version_tags: dict[int, dict[str, str]] = {}
+    archive: ArchiveSpec | None = None
+    gates: dict[str, GateSpec] = {}
+    overrides: dict[str, str] = {}
     deployment_job: DeploymentJobSpec | None = None
 
     @property
@@ -316,6 +341,26 @@ class SchemaConfig(_Config):
     grants: tuple[GrantConfig, ...] = ()
 
 
+class ArchiveConfig(_Config):
+    # Loosely typed: the `retention` rule says what is allowed, with the key path.
+    after_days: Any = None
+    keep_latest: Any = 0
+
+
+class GateConfig(_Config):
+    # Numbers stay loosely typed: the `promotion-gate` rule says what is allowed, with the key path.
+    metric: str = ""
+    higher_is_better: bool = True
+    against: str = "current"
+    min_delta: Any = 0
+    min: Any = None
+    max: Any = None
+
+
+class OverrideConfig(_Config):
+    reason: str = ""
+
+
 class WebhookConfig(_Config):
     # `url` and `secret` may be missing here: the rules report them with their key path.
     url: str = ""
@@ -350,6 +395,10 @@ class ModelConfig(_Config):
     served: bool = False
     adopt: bool = False
     grants: tuple[GrantConfig, ...] = ()
+    version_tags: dict[str, dict[str, str]] = {}
+    archive: ArchiveConfig | None = None
+    gates: dict[str, GateConfig] = {}
+    overrides: dict[str, OverrideConfig] = {}
     deployment_job: DeploymentJobConfig | None = None
 
 
@@ -651,6 +700,8 @@ def _explain(err: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[Path_, str, 
         msg = f"must be text, got {err.get('input')!r}"
     elif kind in ("bool_type", "bool_parsing"):
         msg = f"must be true or false, got {err.get('input')!r}"
+    elif kind in ("int_type", "int_parsing", "int_from_float", "float_type", "float_parsing"):
+        msg = f"must be a number, got {err.get('input')!r}"
     else:
         msg = f"{err['msg']}, got {err.get('input')!r}"
     return tuple(path), msg, tp
@@ -840,6 +891,28 @@ def _resolve(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSp
                 served=m.served,
                 adopt=m.adopt,
                 grants=_resolve_grants("model", m.grants, roles, deployer, m.owner),
+                version_tags={
+                    int(k): dict(sorted(tags.items())) for k, tags in sorted(m.version_tags.items(), key=_num)
+                },
+                archive=(
+                    ArchiveSpec(after_days=int(m.archive.after_days), keep_latest=int(m.archive.keep_latest))
+                    if m.archive is not None
+                    else None
+                ),
+                # A gate guards an alias this stack pins; the others apply in the stacks that pin them.
+                gates={
+                    alias: GateSpec(
+                        metric=g.metric.strip(),
+                        higher_is_better=g.higher_is_better,
+                        against="none" if g.against == "none" else "current",
+                        min_delta=float(g.min_delta),
+                        min=None if g.min is None else float(g.min),
+                        max=None if g.max is None else float(g.max),
+                    )
+                    for alias, g in sorted(m.gates.items())
+                    if alias in m.aliases
+                },
+                overrides={alias: o.reason.strip() for alias, o in sorted(m.overrides.items())},
             )
         )
     g = cfg.governance
@@ -883,7 +956,7 @@ def _resolve(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSp
     )
 
 
-def _num(item: tuple[str, str]) -> int:
+def _num(item: tuple[str, Any]) -> int:
     return int(item[0])
 
 
@@ -937,6 +1010,10 @@ def build(
         violations += [v for v in rules.evaluate(cfg) if not _touches(v.path, [p for p, _ in structural])]
     for v in violations:
         file, key = sources.locate(v.path)
+        if v.written_in != "anywhere":
+            in_stack_model = file == sources.stack_file and key.startswith(f"{NAMESPACE}:models.")
+            if in_stack_model != (v.written_in == "stack-model"):
+                continue  # the rule counts the value only where it is written elsewhere
         problems.append(Problem(v.rule_id, v.severity, file, key, v.message))
     problems = list(dict.fromkeys(problems))  # inherited defaults report once
     errors = tuple(p for p in problems if p.severity == "mandatory")

@@ -6,6 +6,10 @@ so pins to 1 and 2 resolve), each logged with a signature (inputs and outputs), 
 metrics and a version description. The data is generated here, small, from a fixed seed: a run takes
 seconds.
 
+Each model is trained on the first part of its data and scored on a held-out part it never saw; the
+run logs those validation metrics (`val_f1` for the two classifiers, `val_rmse` for the forecaster),
+which the stack's promotion gates compare (registry.yaml `gates`, docs/config.md).
+
 - cost_anomaly_detector: Isolation Forest on daily DBU/cost with 7-day averages and z-scores; outputs
   anomaly_score (lower is more anomalous) and is_anomaly.
 - budget_forecaster: gradient-boosted regression of month-end cost; outputs the forecast and the
@@ -175,21 +179,35 @@ class Trained:
     params: dict[str, Any]
 
 
+def f1(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """F1 of 0/1 predictions against 0/1 labels (0 when nothing is predicted or true)."""
+    hits = float((predicted.astype(int) & truth.astype(int)).sum())
+    precision = hits / max(float(predicted.sum()), 1.0)
+    recall = hits / max(float(truth.sum()), 1.0)
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
 def train_anomaly(rng: np.random.Generator, features: list[str], contamination: float) -> Trained:
     from sklearn.ensemble import IsolationForest
 
-    data = daily_usage(rng)
+    data = daily_usage(rng, days=480)
+    # Every 4th day is held out (a chronological split would put the trend's highest days in it); the
+    # spikes injected on those days are the validation labels.
+    every = np.arange(len(data)) % 4
+    train, held_out = data[every != 3], data[every == 3]
     forest = IsolationForest(n_estimators=100, contamination=contamination, random_state=0).fit(
-        data[features]
+        train[features]
     )
     wrapped = AnomalyModel(forest, features)
     flagged = wrapped.predict(None, data)["is_anomaly"].to_numpy()
     truth = data["injected_anomaly"].to_numpy()
     hits = float((flagged & truth).sum())
+    val_flagged = wrapped.predict(None, held_out)["is_anomaly"].to_numpy()
     metrics = {
         "anomaly_rate": float(flagged.mean()),
         "precision": hits / max(float(flagged.sum()), 1.0),
         "recall": hits / max(float(truth.sum()), 1.0),
+        "val_f1": f1(val_flagged, held_out["injected_anomaly"].to_numpy()),
     }
     return Trained(
         wrapped, data[features].head(10), metrics, {"contamination": contamination, "n_estimators": 100}
@@ -206,7 +224,12 @@ def train_forecaster(rng: np.random.Generator, features: list[str], _unused: flo
     residuals = test["month_end_cost"] - reg.predict(test[features])
     std = float(residuals.std())
     columns = [*features, *(["monthly_budget"] if "monthly_budget" not in features else [])]
-    metrics = {"mae": float(residuals.abs().mean()), "residual_std": std}
+    # The last 20% of the days (the latest months) are held out; val_rmse is the forecast error there.
+    metrics = {
+        "mae": float(residuals.abs().mean()),
+        "residual_std": std,
+        "val_rmse": float(np.sqrt((residuals**2).mean())),
+    }
     return Trained(ForecastModel(reg, features, std), test[columns].head(10), metrics, {"n_estimators": 120})
 
 
@@ -220,9 +243,12 @@ def train_failures(rng: np.random.Generator, features: list[str], _unused: float
         train[features], train["failed"]
     )
     proba = clf.predict_proba(test[features])[:, 1]
+    truth = test["failed"].to_numpy()
+    # Runs 1200 and later are held out; val_f1 scores is_at_risk (probability >= 0.5) on them.
     metrics = {
-        "auc": float(roc_auc_score(test["failed"], proba)),
+        "auc": float(roc_auc_score(truth, proba)),
         "failure_rate": float(data["failed"].mean()),
+        "val_f1": f1(proba >= 0.5, truth),
     }
     return Trained(FailureModel(clf, features), test[features].head(10), metrics, {"n_estimators": 60})
 
@@ -315,13 +341,18 @@ def existing_versions(client: Any, name: str) -> list[int]:
 
 
 def log_version(
-    client: Any, name: str, plan: ModelPlan, index: int, rng: np.random.Generator, note: str
+    client: Any, name: str, plan: ModelPlan, index: int, rng: np.random.Generator, note: str, seed: int
 ) -> str:
-    """Train version `index` of a plan (the last one again if beyond it); register it; return its number."""
+    """Train version `index` of a plan (the last one again if beyond it); register it; return its number.
+
+    The planned versions of a model train on one dataset (from `seed`), so their validation metrics
+    differ by what each version changes; a retrain beyond the plan draws fresh data from `rng`.
+    """
     from mlflow.models import infer_signature
 
     spec = plan.versions[min(index, len(plan.versions) - 1)]
-    trained = plan.train(rng, spec.features, spec.knob)
+    data_rng = np.random.default_rng(seed) if index < len(plan.versions) else rng
+    trained = plan.train(data_rng, spec.features, spec.knob)
     output = trained.model.predict(None, trained.example)
     signature = infer_signature(trained.example, output)
     with mlflow.start_run(run_name=f"{name.rsplit('.', 1)[-1]}-v{index + 1}") as run:
@@ -391,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                 if index < len(plan.versions)
                 else "Retrained on fresh synthetic data with the latest features."
             )
-            version = log_version(client, name, plan, index, rng, note)
+            version = log_version(client, name, plan, index, rng, note, args.seed)
             print(f"{name}: registered version {version}")
     print(f"done in {time.monotonic() - started:.1f}s")
     return 0

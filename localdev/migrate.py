@@ -503,6 +503,11 @@ class _Migration:
             "aliases": dict(sorted(aliases.items())),
             "versionDescriptions": dict(sorted(descriptions.items(), key=lambda kv: _version_key(kv[0]))),
             "versionTags": {},
+            # No retention or promotion gates in a dynamic-provider state: the declaration's defaults.
+            "archiveAfterDays": None,
+            "archiveKeepLatest": 0,
+            "gates": {},
+            "gateOverrides": {},
         }
         seen = (model.get("outputs") or {}).get("registry_aliases") or {}
         other = {str(a): str(v) for a, v in sorted(seen.items()) if a not in aliases}

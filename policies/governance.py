@@ -1031,6 +1031,12 @@ SPEC_ONLY: Mapping[str, str] = {
     "unknown-role": "roles are a spec concept; resources name principals",
     "create-model-creators": "roles are a spec concept; in resources every grant names a principal directly",
     "structure": "the shape of the config files",
+    # The mrgov provider's own check refuses the same ModelMetadata inputs in every program
+    # (provider/registry/model_metadata.py `lifecycle_problems`, retention.py `reserved_key_failures`).
+    "version-tags": "the mrgov provider's check refuses non-version keys and reserved tags in `versionTags`",
+    "retention": "the mrgov provider's check refuses a bad `archiveAfterDays` or `archiveKeepLatest`",
+    "promotion-gate": "the mrgov provider's check refuses bad `gates`, and gates are evaluated in its check",
+    "gate-override": "which file an override is written in is a spec concept; the provider checks the reason",
     # Registry events: the provider's own check applies the same limits to any program's resources
     # (provider/events/limits.py for mrgov:events:Webhook; DeploymentJobLink's check on its job id).
     "webhook-secret": "a spec key naming a secret config key; in resources the secret is a secret input",

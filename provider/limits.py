@@ -28,6 +28,18 @@ UC_TAG_VALUE_MAX = 1000
 UC_TAGS_PER_OBJECT = 50
 MLFLOW_TAG_PREFIX = "mlflow."
 
+ARCHIVED_TAG = "archived"
+ARCHIVED_AT_TAG = "archived_at"
+OVERRIDE_REASON_TAG = "promotion_override_reason"
+OVERRIDE_BY_TAG = "promotion_override_by"
+RESERVED_VERSION_TAGS: dict[str, str] = {
+    ARCHIVED_TAG: "retention (archive: afterDays, keepLatest)",
+    ARCHIVED_AT_TAG: "retention (archive: afterDays, keepLatest)",
+    OVERRIDE_REASON_TAG: "the record of a promotion-gate override",
+    OVERRIDE_BY_TAG: "the record of a promotion-gate override",
+}
+"""Version tags the provider writes itself, and what for: a stack may not declare them."""
+
 
 def is_uc(registry_uri: str) -> bool:
     """True for a Unity Catalog registry URI."""
@@ -66,6 +78,14 @@ def version_problem(version: str) -> str | None:
 def normal_version(version: str) -> str:
     """One spelling per version: `2`, `"2"` and `"02"` are version 2."""
     return str(int(version.strip()))
+
+
+def reserved_version_tag_problem(key: str) -> str | None:
+    """Why a declared version tag key is refused: the provider writes it itself."""
+    owner = RESERVED_VERSION_TAGS.get(key)
+    if owner is None:
+        return None
+    return f"version tag {key!r} is reserved for {owner}; the provider writes it, so declare another key"
 
 
 def tag_problems(tags: dict[str, str], *, uc: bool) -> list[str]:

@@ -34,12 +34,31 @@ Failures = list[tuple[str, str]]
 """(property path, reason) pairs of a check."""
 
 
+class InputProblems(Exception):  # noqa: N818 - a result of `prepare`, not an error of the provider
+    """Raised by `prepare` when the declared inputs break a rule it must see before it computes
+    anything (a version tag key that retention reserves); the server returns them as check failures."""
+
+    def __init__(self, failures: Failures) -> None:
+        super().__init__("; ".join(f"{k}: {r}" for k, r in failures))
+        self.failures = failures
+
+
 class Resource(Generic[P]):
     """The operations of one resource type. Subclasses set PROPS and implement the methods."""
 
     PROPS: ClassVar[type[Props]]
     DELETE_BEFORE_REPLACE: ClassVar[bool] = False
     """Delete the old object before creating its replacement (grants: nobody briefly holds both)."""
+
+    def prepare(self, conn: Connection, news: P, olds: P | None) -> P:
+        """The inputs to check, diff and apply, computed from the declared ones (and the registry).
+
+        The server calls it in `check`, after parsing and before `check`, when the provider is
+        configured and every value is known; what it returns are the checked inputs the engine
+        keeps. The default is the declared inputs. It may read the registry, never write it, and
+        raises `InputProblems` for declared inputs it refuses.
+        """
+        return news
 
     def check(self, conn: Connection, news: P, olds: P | None) -> Failures:
         """Rules beyond types and required keys; may read the registry. `olds` is None on create."""

@@ -16,15 +16,17 @@ from provider import VERSION
 from provider.auth.model_permissions import ModelPermissionsProps as ModelPermissionsArgs
 from provider.auth.role import RoleProps as RoleArgs
 from provider.config import ProviderConfig as ProviderArgs
-from provider.declare import Props, specs
+from provider.declare import Props, specs, to_wire
 from provider.events.webhook import WebhookProps as WebhookArgs
 from provider.registry.deployment_job_link import DeploymentJobLinkProps as DeploymentJobLinkArgs
+from provider.registry.gates import Gate
 from provider.registry.model_metadata import ModelMetadataProps as ModelMetadataArgs
 from provider.registry.registered_model import RegisteredModelProps as RegisteredModelArgs
 
 __all__ = [
     "DeploymentJobLink",
     "DeploymentJobLinkArgs",
+    "Gate",
     "ModelMetadata",
     "ModelMetadataArgs",
     "ModelPermissions",
@@ -48,7 +50,8 @@ def _props(args: Props) -> dict[str, Any]:
     """
     props: dict[str, Any] = {}
     for s in specs(type(args)):
-        value = None if s.role.output else getattr(args, s.attr)
+        # Nested object types (a ModelMetadata's `Gate`s) go as mappings of wire names.
+        value = None if s.role.output else to_wire(getattr(args, s.attr))
         props[s.name] = pulumi.Output.secret(value) if s.role.secret and value is not None else value
     return props
 
@@ -123,6 +126,22 @@ class ModelMetadata(_Custom):
     @property
     def other_aliases(self) -> pulumi.Output[dict[str, str]]:
         return self._out("otherAliases")
+
+    @property
+    def archive_after_days(self) -> pulumi.Output[int | None]:
+        return self._out("archiveAfterDays")
+
+    @property
+    def archive_keep_latest(self) -> pulumi.Output[int]:
+        return self._out("archiveKeepLatest")
+
+    @property
+    def gates(self) -> pulumi.Output[dict[str, Gate]]:
+        return self._out("gates")
+
+    @property
+    def gate_overrides(self) -> pulumi.Output[dict[str, str]]:
+        return self._out("gateOverrides")
 
     @property
     def latest_version(self) -> pulumi.Output[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,9 +29,10 @@ from pulumi.provider.experimental.server import ProviderServicer
 from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import provider_pb2_grpc
 
+from provider import diagnostics
 from provider.config import ConfigError, Connection, ProviderConfig, connect
-from provider.declare import Props, diff_of, inputs_of, is_unknown, parse, specs, wire
-from provider.resource import NotFoundError, ProviderError, Resource
+from provider.declare import Props, diff_of, inputs_of, is_unknown, parse, specs, to_wire, wire
+from provider.resource import InputProblems, NotFoundError, ProviderError, Resource
 from provider.values import plain_map, property_map
 
 T = TypeVar("T")
@@ -59,7 +61,7 @@ def _token(urn: str) -> str:
 
 
 def _input_wire(props: Props) -> dict[str, Any]:
-    return {s.name: getattr(props, s.attr) for s in inputs_of(type(props))}
+    return {s.name: to_wire(getattr(props, s.attr)) for s in inputs_of(type(props))}
 
 
 class MrgovProvider(p.Provider):
@@ -71,9 +73,14 @@ class MrgovProvider(p.Provider):
         self._schema = schema
         self._conn: Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="mrgov")
+        self.engine_log: diagnostics.EngineLog | None = None
+        """Where diagnostics go (the engine's Log service); `serve` sets it, tests may too."""
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
+    async def _run(self, fn: Callable[..., T], *args: Any, urn: str = "") -> T:
+        """`fn(*args)` on a worker thread; its diagnostics (provider/diagnostics.py) concern `urn`."""
+        context = contextvars.copy_context()  # run_in_executor does not carry context variables
+        context.run(diagnostics.attach, self.engine_log, urn)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(context.run, fn, *args))
 
     def _resource(self, token: str) -> Resource[Any]:
         try:
@@ -124,9 +131,14 @@ class MrgovProvider(p.Provider):
         news, failures = parse(res.PROPS, plain_map(request.new_inputs))
         olds = parse(res.PROPS, plain_map(request.old_inputs))[0] if request.old_inputs else None
         # A resource's own rules need every value: a preview with values not known yet checks
-        # types only, and the `up` that knows them runs the whole check.
+        # types only, and the `up` that knows them runs the whole check. `prepare` computes the
+        # inputs the engine keeps (retention's archive tags) before they are checked.
         if not failures and self._conn is not None and not is_unknown(plain_map(request.new_inputs)):
-            failures = await self._run(res.check, self._conn, news, olds)
+            try:
+                news = await self._run(res.prepare, self._conn, news, olds, urn=request.urn)
+            except InputProblems as exc:
+                failures = exc.failures
+            failures += await self._run(res.check, self._conn, news, olds, urn=request.urn)
         return p.CheckResponse(
             inputs=property_map(_input_wire(news), _secrets(res.PROPS)),
             failures=[p.CheckFailure(k, r) for k, r in failures],
@@ -246,6 +258,8 @@ def serve(provider: MrgovProvider, argv: Sequence[str]) -> None:
     """
     args = [a for a in argv if not a.startswith("-")]
     engine = args[-1] if args else ""
+    if engine:
+        provider.engine_log = diagnostics.EngineLog(engine)
 
     async def run() -> None:
         server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)

@@ -22,6 +22,7 @@ import pulumi_databricks as databricks
 from components import lineage
 from components.databricks.grants import GrantList, SecurableGrantsArgs, securable_grants
 from components.model_layout import model_metadata
+from components.spec import ArchiveSpec, GateSpec
 from provider import sdk
 from provider.limits import alias_uri
 
@@ -30,7 +31,9 @@ from provider.limits import alias_uri
 class RegisteredModelArgs:
     """Inputs for one registered model. `grants` come from grants.grant_list.
 
-    `aliases` maps alias -> version; `version_descriptions` maps version -> description.
+    `aliases` maps alias -> version; `version_descriptions` maps version -> description;
+    `version_tags` version -> tags; `archive`, `gates` and `overrides` are the model's retention, its
+    promotion gates by alias and their break-glass reasons (components/spec.py, provider/registry/).
     `adopt`: the model exists already (a training pipeline registered it); the stack imports it on the
     first `up` instead of failing on "already exists". The declared owner and comment must match the
     model's for that first `up` (Pulumi refuses an import whose inputs differ).
@@ -45,6 +48,10 @@ class RegisteredModelArgs:
     aliases: Mapping[str, int] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     version_descriptions: Mapping[int, str] = field(default_factory=dict)
+    version_tags: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    archive: ArchiveSpec | None = None
+    gates: Mapping[str, GateSpec] = field(default_factory=dict)
+    overrides: Mapping[str, str] = field(default_factory=dict)
     adopt: bool = False
     protect: bool = False
     retain_on_delete: bool = False

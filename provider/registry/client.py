@@ -52,6 +52,18 @@ def registry_client(registry_uri: str) -> Any:
     return ModelRegistryClient(registry_uri, tracking_uri_for(registry_uri))  # type: ignore[no-untyped-call]
 
 
+def tracking_client(registry_uri: str) -> Any:
+    """MLflow's `MlflowClient` on the tracking server that goes with `registry_uri`, for runs.
+
+    Only run reads go through it (`get_run`: https://mlflow.org/docs/latest/python_api/mlflow.client.html);
+    unlike its registry writes, `MlflowClient.get_run` sends one request.
+    """
+    preload_mlflow()
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri_for(registry_uri), registry_uri=registry_uri)
+
+
 class AuthClient:
     """The calls we make to the basic-auth app's user, role and permission REST API.
 

@@ -13,6 +13,11 @@ preview still shows each changed key (`aliases["Production"]`, `versionTags["3"]
   no request.
 - Moving an alias is an update, never a replacement: the alias never disappears in between.
 - Removing a version's description clears it, unless someone changed it since; theirs is kept.
+- Retention (`archiveAfterDays`, `archiveKeepLatest`): `prepare` merges the archive tags of the
+  versions to archive into `versionTags` (provider/registry/retention.py), so they diff, preview and
+  apply like declared version tags.
+- Promotion gates (`gates`, `gateOverrides`): before an alias moves, `check` compares the metric of
+  the runs behind the old and the new version (provider/registry/gates.py).
 
 On Unity Catalog (`databricks-uc`) the signature is not downloaded: Unity Catalog refuses to register
 a version whose signature lacks inputs or outputs, so every READY version has one.
@@ -24,6 +29,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from typing import Any
 
+from provider import clock
 from provider.config import Connection
 from provider.declare import Props, arg, out
 from provider.limits import (
@@ -34,9 +40,11 @@ from provider.limits import (
     tag_problems,
     version_problem,
 )
-from provider.registry import state
+from provider.registry import gates as gating
+from provider.registry import retention, state
 from provider.registry.client import is_not_found, preload_mlflow, registry_client, tracking_uri_for
-from provider.resource import Failures, ProviderError, Resource
+from provider.registry.gates import Gate
+from provider.resource import Failures, InputProblems, ProviderError, Resource
 
 READY = "READY"
 
@@ -64,6 +72,24 @@ class ModelMetadataProps(Props):
     )
     version_tags: dict[str, dict[str, str]] = arg(
         "Version number -> that version's managed tags; keys not listed are left alone.",
+        default_factory=dict,
+    )
+    archive_after_days: int | None = arg(
+        'Retention: archive versions older than this many days (version tags `archived: "true"` and '
+        "`archived_at: <date>`), except the newest `archiveKeepLatest` and those an alias points at. "
+        "Unset: no retention. The archive tags appear in the checked `versionTags`.",
+        default=None,
+    )
+    archive_keep_latest: int = arg(
+        "Retention: the newest versions (by version number) never archived.", default=0
+    )
+    gates: dict[str, Gate] = arg(
+        "Alias -> its promotion gate: the alias moves only to a version whose run's metric passes.",
+        default_factory=dict,
+    )
+    gate_overrides: dict[str, str] = arg(
+        "Alias -> the reason its gate is bypassed (break glass); when the alias moves, the version is "
+        "tagged `promotion_override_reason` and `promotion_override_by`.",
         default_factory=dict,
     )
     other_aliases: dict[str, str] = out(
@@ -108,6 +134,10 @@ def _changed_pins(news: Model, olds: Model | None) -> dict[str, str]:
 class ModelMetadata(Resource[ModelMetadataProps]):
     PROPS = ModelMetadataProps
 
+    # -- prepare -------------------------------------------------------------------------------
+    def prepare(self, conn: Connection, news: Model, olds: Model | None) -> Model:
+        return prepare_retention(conn, news, olds)
+
     # -- check ---------------------------------------------------------------------------------
     def check(self, conn: Connection, news: Model, olds: Model | None) -> Failures:
         failures: Failures = []
@@ -123,6 +153,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         for version, tags in news.version_tags.items():
             problems = [version_problem(version) or "", *tag_problems(tags, uc=conn.uc)]
             failures += [(f"versionTags.{version}", p) for p in problems if p]
+        failures += lifecycle_problems(news, uc=conn.uc)
         if failures:
             return failures
         # Read the registry for the pins that change: this is what makes `preview` refuse them.
@@ -131,7 +162,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
                 failures.append(
                     (f"aliases.{alias}", f"cannot point alias {alias!r} at version {version}: {reason}")
                 )
-        return failures
+        return failures + gate_failures(conn, news, olds, refused={p for p, _ in failures})
 
     # -- create, update, delete ----------------------------------------------------------------
     def create(self, conn: Connection, props: Model) -> tuple[str, Model]:
@@ -185,6 +216,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
                 client.delete_registered_model_alias(model, alias)
         finally:
             state.forget_model(uri, model)
+        record_overrides(conn, news, olds)
         for version, text in sorted(news.version_descriptions.items()):
             if olds.version_descriptions.get(version) != text:
                 self._describe(conn, model, version, text)
@@ -364,3 +396,76 @@ def _signature(uri: str, model: str, version: str) -> tuple[bool, bool]:
     return bool(signature.inputs and signature.inputs.inputs), bool(
         signature.outputs and signature.outputs.inputs
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# Retention and promotion gates (provider/registry/retention.py, gates.py)
+# ------------------------------------------------------------------------------------------------
+def prepare_retention(conn: Connection, news: Model, olds: Model | None) -> Model:
+    """`news` with the archive tags of the versions retention archives merged into `versionTags`.
+
+    Refuses declared version tags the provider writes itself. Without `archiveAfterDays`, or while
+    the model does not exist, the declared inputs as they are. Reads the model (cached) and one
+    version search; never writes.
+    """
+    if reserved := retention.reserved_key_failures(news.version_tags):
+        raise InputProblems(reserved)
+    days = news.archive_after_days
+    if days is None or days < 1 or news.archive_keep_latest < 0 or model_name_problem(news.model, uc=conn.uc):
+        return news  # no retention, or values `check` refuses
+    plan = retention.archive_plan(
+        conn.registry_uri,
+        news.model,
+        pinned=news.aliases,
+        managed=set(news.aliases) | set(olds.aliases if olds else ()),
+        after_days=days,
+        keep_latest=news.archive_keep_latest,
+        last_state_tags=olds.version_tags if olds else {},
+    )
+    if plan is None:
+        return news
+    archive, dates = plan
+    tags = retention.with_archive_tags(news.version_tags, archive, archived_at=dates, today=clock.today())
+    return replace(news, version_tags=tags)
+
+
+def lifecycle_problems(news: Model, *, uc: bool) -> Failures:
+    """The value checks of retention, gates and overrides (no registry read)."""
+    failures: Failures = []
+    if news.archive_after_days is not None and news.archive_after_days < 1:
+        failures.append(("archiveAfterDays", f"must be 1 or more days, got {news.archive_after_days}"))
+    if news.archive_keep_latest < 0:
+        failures.append(("archiveKeepLatest", f"must be 0 or more, got {news.archive_keep_latest}"))
+    for alias, gate in news.gates.items():
+        if alias not in news.aliases:
+            why = f"alias {alias!r} is not pinned here (aliases); a gate guards a pinned alias"
+            failures.append((f"gates.{alias}", why))
+        failures += gating.gate_problems(alias, gate)
+    for alias, reason in news.gate_overrides.items():
+        if alias not in news.gates:
+            failures.append((f"gateOverrides.{alias}", f"alias {alias!r} has no gate to override (gates)"))
+        if not reason.strip():
+            failures.append((f"gateOverrides.{alias}", "the reason is empty; say why the gate is bypassed"))
+        failures += [(f"gateOverrides.{alias}", p) for p in tag_problems({"reason": reason}, uc=uc)]
+    return failures
+
+
+def gate_failures(conn: Connection, news: Model, olds: Model | None, *, refused: set[str]) -> Failures:
+    """The gates of the pins that change and are not refused already: reads the runs behind them."""
+    moving = {a: v for a, v in _changed_pins(news, olds).items() if f"aliases.{a}" not in refused}
+    return gating.check_gates(conn, news.model, moving, news.gates, news.gate_overrides)
+
+
+def record_overrides(conn: Connection, news: Model, olds: Model) -> None:
+    """Tag each version an overridden alias moved to with the reason and the deployer (once)."""
+    uri, model = conn.registry_uri, news.model
+    for alias, version in sorted(news.aliases.items()):
+        reason = news.gate_overrides.get(alias)
+        if reason is None or alias not in news.gates or olds.aliases.get(alias) == version:
+            continue
+        client = registry_client(uri)
+        try:
+            for key, value in gating.override_record(reason).items():
+                client.set_model_version_tag(model, version, key, value)
+        finally:
+            state.forget_version(uri, model, version)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from provider.limits import is_uc
-from provider.registry.client import is_not_found, registry_client
+from provider.registry.client import is_not_found, registry_client, tracking_client
 
 T = TypeVar("T")
 
@@ -109,16 +109,22 @@ class VersionState:
     tags: dict[str, str] = field(default_factory=dict)
     run_id: str = ""
     """The run that logged the version ("" when it was registered from files, not from a run)."""
+    created: int = 0
+    """When it was registered: milliseconds since the epoch (0 when the registry did not say)."""
 
     @classmethod
     def of(cls, entity: Any) -> VersionState:
+        # Unity Catalog's search answers carry no tags: its `ModelVersionSearch.tags` is a method
+        # that raises (mlflow/entities/model_registry/model_version_search.py), not a mapping.
+        tags = getattr(entity, "tags", None)
         return cls(
             version=str(entity.version),
             status=str(entity.status or ""),
             description=entity.description or "",
             source=str(entity.source or ""),
-            tags={str(k): str(v) for k, v in (entity.tags or {}).items()},
+            tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
             run_id=str(getattr(entity, "run_id", None) or ""),
+            created=int(getattr(entity, "creation_timestamp", None) or 0),
         )
 
 
@@ -194,7 +200,9 @@ def forget_version(registry_uri: str, name: str, version: str) -> None:
 
 
 def search_versions(registry_uri: str, name: str) -> list[VersionState]:
-    """Every version of a model, oldest first (paged through; for import, not cached)."""
+    """Every version of a model, oldest first (paged through; for import and retention, not cached).
+
+    On Unity Catalog the answers carry no tags (see `VersionState.of`)."""
     client = registry_client(registry_uri)
     found: list[VersionState] = []
     token = None
@@ -235,3 +243,23 @@ def latest_version(registry_uri: str, name: str, *, fresh: bool = False) -> str:
     if fresh:
         CACHE.drop(key)
     return CACHE.get(key, fetch)
+
+
+def get_run_metrics(registry_uri: str, run_id: str) -> dict[str, float] | None:
+    """The latest value of each metric a run logged (None when the run does not exist), cached.
+
+    Runs live on the tracking server that goes with the registry (`tracking_uri_for`); a run's
+    metrics do not change once its model is registered, and promotion gates read them for the old
+    and the new version of every alias that moves.
+    """
+
+    def fetch() -> dict[str, float] | None:
+        try:
+            run = tracking_client(registry_uri).get_run(run_id)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return {str(k): float(v) for k, v in (run.data.metrics or {}).items()}
+
+    return CACHE.get(("run-metrics", registry_uri, run_id), fetch)

@@ -232,6 +232,8 @@ def _meta(mrgov: Mrgov, olds: dict[str, Any] | None = None, **props: Any) -> dic
 
 def _state(**props: Any) -> dict[str, Any]:
     empty = {"tags": {}, "aliases": {}, "versionDescriptions": {}, "versionTags": {}, "otherAliases": {}}
+    # No retention, no promotion gates.
+    empty |= {"archiveAfterDays": None, "archiveKeepLatest": 0.0, "gates": {}, "gateOverrides": {}}
     # The loopback knows no versions (its search answers none) and no runs: each pin's lineage is empty.
     unread = {v: {"runId": "", "source": ""} for v in props.get("aliases", {}).values()}
     return {"model": MODEL, **empty, "latestVersion": "", "lineage": unread, **props}

@@ -15,6 +15,10 @@ from tests.integration.conftest import MM, Mrgov, new_process
 pytestmark = pytest.mark.integration
 
 
+# No retention, no promotion gates: the defaults every checked ModelMetadata carries.
+NO_LIFECYCLE = {"archiveAfterDays": None, "archiveKeepLatest": 0.0, "gates": {}, "gateOverrides": {}}
+
+
 def _meta(mrgov: Mrgov, model: str, **props: Any) -> dict[str, Any]:
     return mrgov.checked(MM, {"model": model, **props})
 
@@ -115,6 +119,7 @@ def test_tag_check_rules(mrgov: Mrgov, make_mrgov: Callable[..., Mrgov], model_n
         "aliases": {},
         "versionDescriptions": {},
         "versionTags": {},
+        **NO_LIFECYCLE,
     }
     assert mrgov.failures(MM, {"model": model_name, "tags": {"flag": True}}) == {
         "tags.flag": "must be text, got bool"
@@ -149,6 +154,7 @@ def test_import_reads_everything_on_the_model(
         "aliases": {"Champion": "1"},
         "versionDescriptions": {"2": "Retrained"},
         "versionTags": {"1": {"validated": "yes"}},
+        **NO_LIFECYCLE,
     }
     source = client.get_model_version(model_name, "1").source
     assert read.outs == {

@@ -20,6 +20,10 @@ from tests.unit.conftest import MRGOV_METADATA, MRGOV_PROVIDER, MockRun
 DEPLOYER = "sp-deployer"
 
 
+# No retention, no gates: `archiveAfterDays` is unset (so not sent), the rest are the defaults.
+NO_LIFECYCLE = {"archiveKeepLatest": 0.0, "gates": {}, "gateOverrides": {}}
+
+
 def uc_registry() -> sdk.Provider:
     """The mrgov provider on Unity Catalog, as DatabricksRegistry makes it (`{name}-mrgov`)."""
     return sdk.Provider("mrgov", sdk.ProviderArgs(registry_uri="databricks-uc"))
@@ -158,6 +162,7 @@ def test_model_without_tags_aliases_or_grants(mock_program: Callable[..., MockRu
         "aliases": {},
         "versionDescriptions": {},
         "versionTags": {},
+        **NO_LIFECYCLE,
     }
     assert metadata.provider_urn == run.by_name("mrgov").urn
     assert (metadata.parent, metadata.deleted_with) == (run.by_name("m-model").urn,) * 2
@@ -191,5 +196,6 @@ def test_model_children_are_never_protected_even_under_a_protected_model(
         "aliases": {"Production": "4"},
         "versionDescriptions": {"4": "Fourth."},
         "versionTags": {},
+        **NO_LIFECYCLE,
     }
     assert run.outputs == {"uris": {"Production": "models:/cat.sch.some_model@Production"}}

@@ -48,6 +48,15 @@ DEPLOYER = {
 PROD_INFERENCE = "a4d8e2c6-1f9b-4e35-8c7a-6b0e3d5f9a13"
 
 
+# registry.yaml's promotion gates of Production, as the provider receives them (a gate per pinned alias).
+CAD_GATE = {
+    "metric": "val_f1", "higherIsBetter": True, "against": "current", "minDelta": 0.0, "min": 0.6
+}  # fmt: skip
+BF_GATE = {
+    "metric": "val_rmse", "higherIsBetter": False, "against": "current", "minDelta": 0.0, "max": 900.0
+}  # fmt: skip
+
+
 def spec_of(stack: str, edit: Callable[[dict[str, Any]], None] | None = None) -> StackSpec:
     """The stack's resolved spec from the files on disk, optionally after editing its raw config."""
     raw = copy.deepcopy(load_stack_file(ROOT, stack))
@@ -354,6 +363,9 @@ def test_prod_model_inputs_tags_and_version_descriptions(
             "2": "Added calendar features and 30-day rolling averages.",
         },
         "versionTags": {},
+        "archiveKeepLatest": 0.0,
+        "gates": {"Production": BF_GATE},
+        "gateOverrides": {},
     }
     assert inputs(run.by_name("registry-model-cost_anomaly_detector-metadata")) == {
         "model": "prod_catalog.gold_features.cost_anomaly_detector",
@@ -365,6 +377,9 @@ def test_prod_model_inputs_tags_and_version_descriptions(
             "3": "Retrained with 30-day lookback features. Improved anomaly rate from 8% to 5%.",
         },
         "versionTags": {},
+        "archiveKeepLatest": 0.0,
+        "gates": {"Production": CAD_GATE},
+        "gateOverrides": {},
     }
 
 

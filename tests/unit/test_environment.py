@@ -31,6 +31,12 @@ CAD = "local_catalog.gold_features.cost_anomaly_detector"
 ROLES = {"ml_engineers": "EDIT", "dashboards": "READ", "inference_jobs": "READ"}
 
 
+# registry.yaml's promotion gate of cost_anomaly_detector's Production, as the provider receives it.
+CAD_GATE = {
+    "metric": "val_f1", "higherIsBetter": True, "against": "current", "minDelta": 0.0, "min": 0.6
+}  # fmt: skip
+
+
 def spec_of(edit: Callable[[dict[str, Any]], None] | None = None) -> StackSpec:
     raw = copy.deepcopy(load_stack_file(ROOT, "local"))
     if edit is not None:
@@ -93,6 +99,9 @@ def test_local_stack_graph(mock_program: Callable[..., MockRun]) -> None:
             "3": "Retrained with 30-day lookback features. Improved anomaly rate from 8% to 5%.",
         },
         "versionTags": {},
+        "archiveKeepLatest": 0.0,  # no retention (archiveAfterDays unset, so not sent)
+        "gates": {"Production": CAD_GATE},
+        "gateOverrides": {},
     }
     # Deleting a model deletes what is on it; grants are held by roles and users, so they are revoked.
     assert metadata.deleted_with == cad.urn and cad.urn in metadata.dependencies

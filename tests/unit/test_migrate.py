@@ -79,6 +79,10 @@ DESCRIPTIONS = {
 GRANTS = {"dashboards": "READ", "inference_jobs": "READ", "ml_engineers": "EDIT"}
 
 
+# A migrated ModelMetadata has no retention and no promotion gates: the declaration's defaults.
+NO_LIFECYCLE = {"archiveAfterDays": None, "archiveKeepLatest": 0, "gates": {}, "gateOverrides": {}}
+
+
 def full(model: str) -> str:
     return f"local_catalog.gold_features.{model}"
 
@@ -192,6 +196,7 @@ def expected_resources(exported: dict[str, Any]) -> list[dict[str, Any]]:
             "aliases": ALIASES[model],
             "versionDescriptions": DESCRIPTIONS[model],
             "versionTags": {},
+            **NO_LIFECYCLE,
         }
         new.append(
             {
@@ -329,7 +334,7 @@ def test_a_model_without_children_still_gets_its_metadata_and_no_permissions(
     out = by_urn(migrate_deployment(state, provider_inputs={"trackingUri": URL}, provider_id=PROVIDER_ID))
     meta = out[f"{P}{MODEL_T}$mrgov:registry:ModelMetadata::registry-mlflow-failure_predictor-metadata"]
     empty = {"model": full("failure_predictor"), "tags": {}, "aliases": {}, "versionDescriptions": {},
-             "versionTags": {}}  # fmt: skip
+             "versionTags": {}, **NO_LIFECYCLE}  # fmt: skip
     unread = {"otherAliases": {}, "latestVersion": "", "lineage": {}}
     assert (meta["inputs"], meta["outputs"]) == (empty, {**empty, **unread})
     assert meta["retainOnDelete"] is True and meta["dependencies"] == [model_urn("failure_predictor")]

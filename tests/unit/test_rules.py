@@ -80,6 +80,7 @@ SCHEMA_PRIVILEGES = (
 MODEL_PRIVILEGES = "ALL_PRIVILEGES, APPLY_TAG, CREATE_MODEL_VERSION, EXECUTE, MANAGE"
 BROAD = "allowed: narrower privileges (such as EXECUTE) for 'account users', 'users', 'all users'"
 LONG = "a" * 256
+DAYS = "allowed: a whole number of days, at least 1"
 
 
 @dataclass(frozen=True)
@@ -505,6 +506,198 @@ CASES = [
         {"mrgov:target": {"passwordSecret": "mlflowPassword"}},
         stack="local",
     ),
+    # ---- retention (archive), promotion gates, break-glass overrides, version tags
+    Case(
+        "archive-after-days-zero",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.archive.afterDays",
+        f"is 0; {DAYS}",
+        _model("cost_anomaly_detector", archive={"afterDays": 0}),
+    ),
+    Case(
+        "archive-after-days-negative",
+        "registry.yaml",
+        "models.budget_forecaster.archive.afterDays",
+        f"is -5; {DAYS}",
+        shared_change={"models": {"budget_forecaster": {"archive": {"afterDays": -5}}}},
+    ),
+    Case(
+        "archive-after-days-not-a-number",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.archive.afterDays",
+        f"'thirty' is not a number of days; {DAYS}",
+        _model("cost_anomaly_detector", archive={"afterDays": "thirty"}),
+    ),
+    Case(
+        "archive-without-after-days",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.archive.afterDays",
+        f"is required; {DAYS}",
+        _model("cost_anomaly_detector", archive={"keepLatest": 2}),
+    ),
+    Case(
+        "archive-keep-latest-negative",
+        "stack",
+        "mrgov:models.budget_forecaster.archive.keepLatest",
+        "is -1; allowed: a whole number, 0 or more (how many of the newest versions are never archived)",
+        _model("budget_forecaster", archive={"afterDays": 30, "keepLatest": -1}),
+    ),
+    Case(
+        "archive-default-inherited-once",
+        "registry.yaml",
+        "modelDefaults.archive.afterDays",
+        f"is 0; {DAYS}",
+        shared_change={"modelDefaults": {"archive": {"afterDays": 0}}},
+    ),
+    Case(
+        "gate-unknown-key",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Production.threshold",
+        "unknown key; allowed keys: against, higherIsBetter, max, metric, min, minDelta",
+        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "threshold": 0.8}}),
+        stack="prod",
+    ),
+    Case(
+        "gate-without-metric",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Production.metric",
+        "is missing or empty; allowed: the name of a metric the training run logs, such as val_f1",
+        _model("cost_anomaly_detector", gates={"Production": {"min": 0.8}}),
+        stack="prod",
+    ),
+    Case(
+        "gate-on-an-alias-the-stack-does-not-pin",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Champion",
+        "gate for alias 'Champion', which this stack does not pin on the model; allowed: a gate for a "
+        "pinned alias (Production), or the gate in registry.yaml, where it applies in the stacks that pin "
+        "'Champion'",
+        _model("cost_anomaly_detector", gates={"Champion": {"metric": "val_f1"}}),
+        stack="prod",
+    ),
+    Case(
+        "gate-against-unknown",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Production.against",
+        "'previous' is not a comparison; allowed: current (the version the alias points at now) or none "
+        "(min and max only)",
+        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "against": "previous"}}),
+        stack="prod",
+    ),
+    Case(
+        "gate-min-above-max",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Production",
+        "min 0.9 is above max 0.8, so no version could pass; allowed: min <= max",
+        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "min": 0.9, "max": 0.8}}),
+        stack="prod",
+    ),
+    Case(
+        "gate-that-checks-nothing",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Production",
+        "checks nothing; allowed: against: current, or a min or a max",
+        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "against": "none"}}),
+        stack="prod",
+    ),
+    Case(
+        "gate-min-delta-negative",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Production.minDelta",
+        "is -0.1; allowed: 0 or more (how much better than the current version)",
+        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "minDelta": -0.1}}),
+        stack="prod",
+    ),
+    Case(
+        "gate-min-not-a-number",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.gates.Production.min",
+        "'high' is not a number; allowed: a number such as 0.8",
+        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "min": "high"}}),
+        stack="prod",
+    ),
+    Case(
+        "override-without-reason",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.overrides.Production.reason",
+        "is missing or empty; allowed: why the gate is bypassed, such as 'INC-123: rollback'",
+        _model(
+            "cost_anomaly_detector",
+            gates={"Production": {"metric": "val_f1"}},
+            overrides={"Production": {"reason": " "}},
+        ),
+        stack="prod",
+    ),
+    Case(
+        "override-of-an-alias-without-a-gate",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.overrides.Production",
+        "alias 'Production' has no promotion gate in this stack; allowed: an override of a gated alias the "
+        "stack pins (none)",
+        _model("cost_anomaly_detector", overrides={"Production": {"reason": "INC-123: rollback"}}),
+        stack="prod",
+    ),
+    Case(
+        "override-in-registry-yaml",
+        "registry.yaml",
+        "models.cost_anomaly_detector.overrides.Production",
+        "a break-glass override belongs to one stack; allowed: "
+        "mrgov:models.cost_anomaly_detector.overrides.Production.reason in the stack file",
+        shared_change={
+            "models": {
+                "cost_anomaly_detector": {
+                    "gates": {"Production": {"metric": "val_f1"}},
+                    "overrides": {"Production": {"reason": "INC-123: rollback"}},
+                }
+            }
+        },
+        stack="prod",
+    ),
+    Case(
+        "version-tag-archived-is-reserved",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.versionTags.3.archived",
+        "tag 'archived' is reserved for retention (archive: afterDays, keepLatest); allowed: any other key",
+        _model("cost_anomaly_detector", versionTags={"3": {"archived": "true"}}),
+    ),
+    Case(
+        "version-tag-override-record-is-reserved",
+        "registry.yaml",
+        "models.budget_forecaster.versionTags.2.promotion_override_by",
+        "tag 'promotion_override_by' is reserved for the record of a promotion-gate override; allowed: "
+        "any other key",
+        shared_change={
+            "models": {"budget_forecaster": {"versionTags": {2: {"promotion_override_by": "me"}}}}
+        },
+    ),
+    Case(
+        "version-tags-on-a-non-number-version",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.versionTags.latest",
+        "version 'latest' is not a model version; allowed: a positive integer such as 3",
+        _model("cost_anomaly_detector", versionTags={"latest": {"validation_status": "passed"}}),
+    ),
+    Case(
+        "version-tag-key-with-dot",
+        "stack",
+        "mrgov:models.cost_anomaly_detector.versionTags.3.val.status",
+        "tag key 'val.status' contains .; allowed: any characters except . , - = / :",
+        _model("cost_anomaly_detector", versionTags={"3": {"val.status": "passed"}}),
+    ),
+    Case(
+        "version-tag-value-too-long",
+        "stack",
+        "mrgov:models.budget_forecaster.versionTags.1.note",
+        "tag value is 1001 characters long; allowed: at most 1000",
+        _model("budget_forecaster", versionTags={"1": {"note": "x" * 1001}}),
+    ),
+    Case(
+        "version-tags-as-text",
+        "stack",
+        "mrgov:models.budget_forecaster.versionTags.1",
+        "must be a mapping, got 'passed'",
+        _model("budget_forecaster", versionTags={"1": "passed"}),
+    ),
     # ---- structure
     Case(
         "catalog-name-missing",
@@ -525,8 +718,8 @@ CASES = [
         "misspelt-model-key",
         "stack",
         "mrgov:models.cost_anomaly_detector.alias",
-        "unknown key; allowed keys: adopt, aliases, deploymentJob, description, grants, owner, "
-        "retainOnDelete, schema, served, tags, versionDescriptions",
+        "unknown key; allowed keys: adopt, aliases, archive, deploymentJob, description, gates, grants, "
+        "overrides, owner, retainOnDelete, schema, served, tags, versionDescriptions, versionTags",
         _model("cost_anomaly_detector", alias={"Champion": 1}),
     ),
     Case(

@@ -296,6 +296,71 @@ def test_version_keys_from_yaml_ints_and_json_text_agree() -> None:
         assert model.version_descriptions == {2: "b", 10: "j"}
 
 
+def test_archive_gates_overrides_and_version_tags_merge_with_model_defaults() -> None:
+    shared = merge(
+        SHARED,
+        {
+            "modelDefaults": {
+                "archive": {"afterDays": 30, "keepLatest": 2},
+                "gates": {"Production": {"metric": "val_f1", "min": 0.5}},
+            },
+            "models": {
+                "cost_anomaly_detector": {
+                    # A gate for an alias this stack does not pin: it applies where it is pinned.
+                    "gates": {
+                        "Production": {"min": 0.8},
+                        "Champion": {"metric": "auc", "against": "none", "max": 1},
+                    },
+                    "versionTags": {3: {"validation_status": "passed"}},
+                }
+            },
+        },
+    )
+    raw = {
+        **LOCAL,
+        "mrgov:models": {
+            "cost_anomaly_detector": {
+                "aliases": {"Production": 3},
+                "archive": {"keepLatest": 5},  # mappings merge: afterDays stays from modelDefaults
+                "versionTags": {"3": {"reviewed_by": "ds"}, "4": {"validation_status": "failed"}},
+                "overrides": {"Production": {"reason": " INC-123: rollback "}},
+            }
+        },
+    }
+    model = build("local", raw, shared=shared).model_by_name("cost_anomaly_detector")
+    assert model.archive is not None and (model.archive.after_days, model.archive.keep_latest) == (30, 5)
+    assert list(model.gates) == ["Production"]
+    gate = model.gates["Production"]
+    assert (gate.metric, gate.min, gate.against, gate.higher_is_better, gate.min_delta) == (
+        "val_f1",
+        0.8,
+        "current",
+        True,
+        0.0,
+    )
+    assert model.overrides == {"Production": "INC-123: rollback"}
+    assert model.version_tags == {
+        3: {"reviewed_by": "ds", "validation_status": "passed"},
+        4: {"validation_status": "failed"},
+    }
+    # `null` deletes an inherited default, as for any mapping.
+    off = merge(raw, {"mrgov:models": {"cost_anomaly_detector": {"archive": None, "overrides": None}}})
+    model = build("local", off, shared=merge(shared, {"modelDefaults": {"archive": None}})).model_by_name(
+        "cost_anomaly_detector"
+    )
+    assert (model.archive, model.overrides) == (None, {})
+
+
+def test_the_seed_models_gate_production_in_every_stack_that_pins_it(stacks: dict[str, StackSpec]) -> None:
+    for name, spec in stacks.items():
+        for model in spec.models:
+            assert set(model.gates) == {"Production"} & set(model.aliases), (name, model.name)
+    local = stacks["local"]
+    assert local.model_by_name("cost_anomaly_detector").gates["Production"].metric == "val_f1"
+    bf = local.model_by_name("budget_forecaster").gates["Production"]
+    assert (bf.metric, bf.higher_is_better, bf.max) == ("val_rmse", False, 900.0)
+
+
 def test_environment_defaults_to_stack_and_drives_protection() -> None:
     spec = build("prod", {**LOCAL, "mrgov:environment": "prod"}, shared=SHARED)
     assert (spec.environment, spec.is_production, spec.protect) == ("prod", True, True)
