@@ -51,6 +51,10 @@ preview: venv engine ## pulumi preview --diff on STACK (default local)
 migrate: venv engine ## Upgrade STACK's state from the dynamic providers to the mrgov provider (idempotent; docs/upgrading.md)
 	@$(PY) -m localdev.migrate --stack $(STACK)
 
+.PHONY: audit
+audit: venv ## Audit STACK's live registry against the seed's Validation Checklist (docs/audit.md); .state/audit-STACK.md/.json
+	@$(PY) -m localdev.audit --stack $(STACK) $(ARGS)
+
 .PHONY: preview-all new-env
 preview-all: venv engine ## Preview every stack with the policy pack; Markdown summary in .state/preview-all.md
 	@$(PY) -m localdev.preview_all $(ARGS)

@@ -1,0 +1,162 @@
+"""Audit a stack's live registry against the seed's Validation Checklist: `make audit STACK=<stack>`.
+
+The stack's spec (registry.yaml merged with Pulumi.<stack>.yaml) says which registry to read and what
+it should hold. For every declared model and every version the audit reports each checklist item as
+pass, fail or skip, with its evidence (docs/audit.md lists the items), writes the report as Markdown
+and JSON (`.state/audit-<stack>.md` and `.json`, or `--out FILE.md` and its `.json` twin) and prints
+the Markdown.
+
+Credentials, read as the stack's providers read them:
+- MLflow target: MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) from
+  the environment, else the local server's `.state/secrets.env` (as scripts/pulumi.sh does). Reading
+  who holds what needs an admin.
+- Databricks target: DATABRICKS_HOST with DATABRICKS_TOKEN (or an OAuth client), or the stack's profile.
+
+Exit status: 0 when every mandatory item passes, 1 when one fails, 2 when the audit could not run
+(bad config, registry unreachable, no credentials).
+
+    python -m localdev.audit --stack local [--project DIR] [--out FILE.md]
+                             [--inference-role NAME ...] [--dashboard-role NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from components.audit.checklist import Options, evaluate
+from components.audit.readers import read_mlflow, read_uc, reason
+from components.audit.report import to_json_text, to_markdown
+from components.spec import DatabricksTarget, MlflowTarget, SpecError, StackSpec, build_from_files
+from components.validate import stacks_in
+from localdev.preview_all import databricks_credentials_problem, mlflow_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
+class AuditError(Exception):
+    """The audit cannot run; the message says why and what to do."""
+
+
+def mlflow_credentials(target: MlflowTarget, state_dir: Path) -> None:
+    """The environment's MLflow credentials, else the local server's secrets file (never generated here)."""
+    if target.username:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", target.username)
+    if os.environ.get("MLFLOW_TRACKING_PASSWORD") or os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return
+    path = state_dir / "secrets.env"
+    if not path.exists():
+        return
+    stored = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            stored[key.strip()] = value.strip()
+    if "MLFLOW_TRACKING_PASSWORD" in stored:
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = stored["MLFLOW_TRACKING_PASSWORD"]
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", stored.get("MLFLOW_TRACKING_USERNAME", "admin"))
+
+
+def load_spec(project: Path, stack: str) -> StackSpec:
+    if not (project / f"Pulumi.{stack}.yaml").exists():
+        known = ", ".join(stacks_in(project)) or "none"
+        raise AuditError(f"no Pulumi.{stack}.yaml in {project}; stacks here: {known}")
+    try:
+        return build_from_files(project, stack)
+    except SpecError as exc:
+        raise AuditError(str(exc)) from None
+
+
+def databricks_problem(target: DatabricksTarget, env: Mapping[str, str]) -> str | None:
+    """Why the Databricks SDK would find no credentials, or None.
+
+    A token, an OAuth client or a profile, as `make preview-all` checks; or any other kind of
+    Databricks unified authentication named by DATABRICKS_AUTH_TYPE with a host (CI's `github-oidc`),
+    which the SDK resolves itself.
+    """
+    if env.get("DATABRICKS_AUTH_TYPE") and (target.host or env.get("DATABRICKS_HOST")):
+        return None
+    return databricks_credentials_problem(target, env)
+
+
+def prepare(spec: StackSpec, state_dir: Path) -> None:
+    """Credentials and a quick reachability check, so a down registry is one clear message."""
+    # A stopped server should fail in seconds, not after MLflow's default retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    target = spec.target
+    if isinstance(target, MlflowTarget):
+        mlflow_credentials(target, state_dir)
+        if problem := mlflow_problem(target):
+            raise AuditError(problem)
+        from provider.registry.client import registry_client
+
+        try:
+            registry_client(target.tracking_uri.rstrip("/")).search_registered_models(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - one message, not a traceback
+            raise AuditError(
+                f"cannot read the registry at {target.tracking_uri}: {reason(exc)} (credentials: "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, else .state/secrets.env)"
+            ) from None
+    elif isinstance(target, DatabricksTarget):
+        if problem := databricks_problem(target, os.environ):
+            raise AuditError(problem)
+        if target.host and not os.environ.get("DATABRICKS_HOST") and not target.profile:
+            os.environ["DATABRICKS_HOST"] = target.host  # MLflow's databricks-uc reads the environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--stack", default="local")
+    parser.add_argument("--project", type=Path, default=ROOT, help="the Pulumi project folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the Markdown file (default .state/audit-<stack>.md); the JSON goes next to it",
+    )
+    parser.add_argument(
+        "--state", type=Path, help="where the local secrets.env is (default <project>/.state)"
+    )
+    for flag, dest, default in (
+        ("--inference-role", "inference_roles", "inference_jobs"),
+        ("--dashboard-role", "dashboard_roles", "dashboards"),
+    ):
+        what = flag.removeprefix("--").removesuffix("-role")
+        parser.add_argument(flag, action="append", dest=dest, help=f"a {what} role (default: {default})")
+    args = parser.parse_args(argv)
+    project = args.project.resolve()
+    state_dir = args.state or project / ".state"
+    options = Options(
+        inference_roles=tuple(args.inference_roles or ("inference_jobs",)),
+        dashboard_roles=tuple(args.dashboard_roles or ("dashboards",)),
+    )
+    try:
+        spec = load_spec(project, args.stack)
+        prepare(spec, state_dir)
+        snapshot = read_mlflow(spec) if isinstance(spec.target, MlflowTarget) else read_uc(spec)
+        report = evaluate(spec, snapshot, options)
+    except AuditError as exc:
+        print(f"audit of stack {args.stack!r} cannot run: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one clear message, never a traceback
+        print(f"audit of stack {args.stack!r} failed: {reason(exc)}", file=sys.stderr)
+        return 2
+    markdown = to_markdown(report)
+    out = args.out or state_dir / f"audit-{args.stack}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown)
+    out.with_suffix(".json").write_text(to_json_text(report))
+    sys.stdout.write(markdown)
+    failed = len(report.mandatory_failures)
+    verdict = f"{failed} mandatory item(s) failed" if failed else "every mandatory item passed"
+    print(f"(written to {out} and {out.with_suffix('.json')}; {verdict})", file=sys.stderr)
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
