@@ -32,6 +32,7 @@ from components.audit.readers import read_mlflow, read_uc, reason
 from components.audit.report import to_json_text, to_markdown
 from components.spec import DatabricksTarget, MlflowTarget, SpecError, StackSpec, build_from_files
 from components.validate import stacks_in
+from localdev.mlflow_server import load_secrets
 from localdev.preview_all import databricks_credentials_problem, mlflow_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,22 +44,16 @@ class AuditError(Exception):
 
 
 def mlflow_credentials(target: MlflowTarget, state_dir: Path) -> None:
-    """The environment's MLflow credentials, else the local server's secrets file (never generated here)."""
+    """The environment's MLflow credentials, else the local server's secrets file if there is one."""
     if target.username:
         os.environ.setdefault("MLFLOW_TRACKING_USERNAME", target.username)
     if os.environ.get("MLFLOW_TRACKING_PASSWORD") or os.environ.get("MLFLOW_TRACKING_TOKEN"):
         return
-    path = state_dir / "secrets.env"
-    if not path.exists():
-        return
-    stored = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not key.startswith("#"):
-            stored[key.strip()] = value.strip()
-    if "MLFLOW_TRACKING_PASSWORD" in stored:
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = stored["MLFLOW_TRACKING_PASSWORD"]
-        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", stored.get("MLFLOW_TRACKING_USERNAME", "admin"))
+    if not (state_dir / "secrets.env").exists():
+        return  # an audit never makes the file (load_secrets would, with a random password)
+    stored = load_secrets(state_dir)
+    for key in SECRET_KEYS:
+        os.environ.setdefault(key, stored[key])
 
 
 def load_spec(project: Path, stack: str) -> StackSpec:

@@ -42,7 +42,6 @@ from components.audit.snapshot import (
 from components.spec import DatabricksTarget, MlflowTarget, StackSpec
 from provider.auth.levels import LEVELS
 from provider.auth.snapshot import DEFAULT_WORKSPACE, RESOURCE_TYPE, AuthSnapshot, snapshot
-from provider.limits import UC_SCHEME
 from provider.registry.client import is_not_found, preload_mlflow, registry_client, tracking_uri_for
 
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # mlflow/utils/mlflow_tags.py: MLFLOW_DATASET_CONTEXT
@@ -253,13 +252,6 @@ def read_mlflow(spec: StackSpec, tracking_uri: str | None = None) -> RegistrySna
 # --------------------------------------------------------------------------------------------------
 # Unity Catalog
 # --------------------------------------------------------------------------------------------------
-def uc_registry_uri(target: DatabricksTarget) -> str:
-    """`databricks-uc`, or `databricks-uc://<profile>`, as the stack's provider uses it."""
-    if target.profile and target.registry_uri == UC_SCHEME:
-        return f"{UC_SCHEME}://{target.profile}"
-    return target.registry_uri
-
-
 @contextlib.contextmanager
 def _default_tracking_uri(uri: str) -> Iterator[None]:
     """MLflow's default tracking URI is `uri` meanwhile (unless the process set one explicitly).
@@ -301,7 +293,9 @@ def read_uc(spec: StackSpec, workspace: Any | None = None) -> RegistrySnapshot:
     """The stack's models on Unity Catalog (credentials: Databricks' environment or the profile)."""
     target = spec.target
     assert isinstance(target, DatabricksTarget)
-    registry_uri = uc_registry_uri(target)
+    from components.databricks.registry import registry_uri_for  # imports pulumi_databricks: only here
+
+    registry_uri = registry_uri_for(target)
     preload_mlflow()
     from mlflow import MlflowClient
     from mlflow.store.artifact.unity_catalog_models_artifact_repo import UnityCatalogModelsArtifactRepository

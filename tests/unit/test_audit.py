@@ -7,6 +7,7 @@ Unity Catalog's API on a loopback server, and tests/e2e/test_audit.py audits a s
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import types
@@ -30,7 +31,7 @@ from components.audit.snapshot import (
     RunInfo,
     VersionSnapshot,
 )
-from components.spec import StackSpec, build_from_files
+from components.spec import MlflowTarget, StackSpec, build_from_files
 from localdev import audit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -398,3 +399,26 @@ def test_databricks_without_credentials_is_one_message_and_exit_2(
     assert audit.main(["--stack", "dev", "--project", str(ROOT)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("audit of stack 'dev' cannot run: no Databricks credentials: DATABRICKS_HOST")
+
+
+def test_mlflow_credentials_come_from_the_environment_else_the_local_secrets_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    target = build_from_files(ROOT, "local").target
+    assert isinstance(target, MlflowTarget)
+    audit.mlflow_credentials(target, tmp_path)
+    assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
+    assert not (tmp_path / "secrets.env").exists()  # never made by an audit
+
+    (tmp_path / "secrets.env").write_text("MLFLOW_TRACKING_PASSWORD=from-the-file\n")
+    audit.mlflow_credentials(target, tmp_path)
+    assert (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]) == (
+        "admin",
+        "from-the-file",
+    )
+
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-the-environment")
+    audit.mlflow_credentials(target, tmp_path)
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "from-the-environment"
