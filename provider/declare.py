@@ -329,6 +329,12 @@ def _empty(tp: Any) -> Any:
     return {str: "", bool: False, int: 0, float: 0.0, list: [], dict: {}}.get(origin)
 
 
+def from_wire(tp: Any, value: Any) -> Any:
+    """A value the engine hands back (mappings of wire names) as the declared type `tp`."""
+    failures: list[tuple[str, str]] = []
+    return _coerce(tp, value, "", failures)
+
+
 def wire(props: Props) -> dict[str, Any]:
     """`props` with wire names, ready for the engine."""
     return {s.name: to_wire(getattr(props, s.attr)) for s in specs(type(props))}

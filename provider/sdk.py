@@ -16,7 +16,7 @@ from provider import VERSION
 from provider.auth.model_permissions import ModelPermissionsProps as ModelPermissionsArgs
 from provider.auth.role import RoleProps as RoleArgs
 from provider.config import ProviderConfig as ProviderArgs
-from provider.declare import Props, specs, to_wire
+from provider.declare import Props, from_wire, specs, to_wire
 from provider.events.webhook import WebhookProps as WebhookArgs
 from provider.registry.deployment_job_link import DeploymentJobLinkProps as DeploymentJobLinkArgs
 from provider.registry.gates import Gate
@@ -65,7 +65,9 @@ class _Custom(pulumi.CustomResource):
     """A resource whose outputs are attributes by wire name; the Python names are properties below."""
 
     def _out(self, wire_name: str) -> pulumi.Output[Any]:
-        value: pulumi.Output[Any] = getattr(self, wire_name)
+        # The SDK stores outputs in the instance's __dict__ by wire name, where a property of the same
+        # name (`gates`) would shadow them.
+        value: pulumi.Output[Any] = self.__dict__[wire_name]
         return value
 
 
@@ -137,7 +139,8 @@ class ModelMetadata(_Custom):
 
     @property
     def gates(self) -> pulumi.Output[dict[str, Gate]]:
-        return self._out("gates")
+        # The engine hands nested objects back as mappings of wire names.
+        return self._out("gates").apply(lambda gates: from_wire(dict[str, Gate], gates or {}))
 
     @property
     def gate_overrides(self) -> pulumi.Output[dict[str, str]]:

@@ -18,15 +18,16 @@ Two targets, one checklist. What differs is written down where it differs:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from components.audit.snapshot import Access, Column, ModelSnapshot, RegistrySnapshot, VersionSnapshot
 from components.lineage import version_uri
 from components.rules import PRODUCTION_ALIAS, Severity
 from components.spec import ModelSpec, RoleSpec, StackSpec
+from provider.registry.retention import archive_set
 
 Section = Literal["Registration", "Permissions", "Lifecycle"]
 Status = Literal["pass", "fail", "skip"]
@@ -424,31 +425,21 @@ def _production_alias(spec: StackSpec, model: ModelSpec, held: ModelSnapshot) ->
     )
 
 
-def archive_set(
-    versions: Iterable[VersionSnapshot], protected: set[str], now: datetime, after_days: int, keep_latest: int
-) -> list[str]:
-    """The versions a retention rule archives: older than `after_days`, not among the `keep_latest`
-    newest by number, no alias pointing at them (the rule of provider/registry/retention.py)."""
-    listed = sorted(versions, key=lambda v: int(v.version))
-    newest = {v.version for v in listed[-keep_latest:]} if keep_latest > 0 else set()
-    cutoff = (now - timedelta(days=after_days)).timestamp() * 1000
-    return [
-        v.version
-        for v in listed
-        if 0 < v.created_ms < cutoff and v.version not in newest and v.version not in protected
-    ]
-
-
 def _archived(model: ModelSpec, held: ModelSnapshot, now: datetime) -> Check:
     # The retention rule is the spec's `archive` (ArchiveSpec: after_days, keep_latest) where the
     # spec has one; a spec without it has nothing to judge.
-    rule = getattr(model, "archive", None)
+    rule = model.archive
     if rule is None:
         return Check("old-versions-archived", "skip", "advisory", "no retention rule declared")
-    after_days = int(_field(rule, "after_days", "afterDays"))
-    keep_latest = int(_field(rule, "keep_latest", "keepLatest") or 0)
+    after_days, keep_latest = rule.after_days, rule.keep_latest
     protected = set(held.aliases.values())
-    due = archive_set(held.versions, protected, now, after_days, keep_latest)
+    due = archive_set(
+        [(v.version, v.created_ms) for v in held.versions],
+        protected=protected,
+        now=now,
+        after_days=after_days,
+        keep_latest=keep_latest,
+    )
     archived = {v.version for v in held.versions if v.tags.get(ARCHIVED_TAG) == "true"}
     not_yet = [v for v in due if v not in archived]
     pinned = sorted(archived & protected, key=int)
@@ -472,10 +463,6 @@ def _archived(model: ModelSpec, held: ModelSnapshot, now: datetime) -> Check:
         "advisory",
         f"{rule_text}; archived: {done}; due now: {', '.join(due) or 'none'}",
     )
-
-
-def _field(rule: Any, attr: str, key: str) -> Any:
-    return rule.get(key, rule.get(attr)) if isinstance(rule, Mapping) else getattr(rule, attr)
 
 
 def _date(ms: int) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from components.audit.checklist import ITEMS, Check, Options, Report, archive_set, evaluate
+from components.audit.checklist import ITEMS, Check, Options, Report, evaluate
 from components.audit.checklist import _archived as archived_check
 from components.audit.report import to_json, to_markdown
 from components.audit.snapshot import (
@@ -252,14 +252,6 @@ def test_production_alias_is_advisory_outside_production(local: StackSpec) -> No
     check = _one(_audit(local), "failure_predictor", "production-alias")
     assert (check.status, check.severity) == ("fail", "advisory")
     assert "stack 'local' is not a production environment" in check.evidence
-
-
-def test_retention_archive_set_keeps_the_newest_and_the_pinned() -> None:
-    versions = [version(1), version(2), version(3), version(4, created_ms=0)]  # 40, 30 and 20 days old
-    assert archive_set(versions, set(), NOW, after_days=15, keep_latest=0) == ["1", "2", "3"]
-    assert archive_set(versions, set(), NOW, after_days=15, keep_latest=2) == ["1", "2"]
-    assert archive_set(versions, {"2"}, NOW, after_days=15, keep_latest=2) == ["1"]
-    assert archive_set(versions, set(), NOW, after_days=35, keep_latest=0) == ["1"]
 
 
 def test_old_versions_archived_with_a_rule(local: StackSpec) -> None:

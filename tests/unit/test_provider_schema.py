@@ -199,3 +199,14 @@ def test_the_message_is_the_last_error_not_the_one_it_happened_while_handling() 
     except Exception as exc:  # noqa: BLE001 - the SDK's wrapper is a plain Exception
         message = message_of(exc)
     assert "Connection refused" in message and "ALREADY_EXISTS" not in message and "File" not in message
+
+
+def test_sdk_outputs_read_back_by_python_name_nested_types_rebuilt(mock_program: Any) -> None:
+    # `gates` has the same wire and Python name: its property must read the engine's value, not itself.
+    gate = sdk.Gate(metric="val_f1", min=0.6)
+
+    def program() -> dict[str, Any]:
+        meta = sdk.ModelMetadata("m", sdk.ModelMetadataArgs(model="c.s.m", gates={"Production": gate}))
+        return {"gates": meta.gates}
+
+    assert mock_program(program).outputs["gates"] == {"Production": gate}
