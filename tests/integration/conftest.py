@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import secrets
-import sqlite3
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -347,16 +346,23 @@ def make_versions(client: MlflowClient, logged_models: LoggedModels) -> Callable
 @pytest.fixture
 def set_version_status(mlflow_server: Server) -> Callable[[str, str, str], None]:
     """Set a version's status in the server's database: MLflow's API always registers versions READY."""
+    return lambda name, version, status: update_version(mlflow_server, name, version, status=status)
 
-    def set_status(name: str, version: str, status: str) -> None:
-        with sqlite3.connect(mlflow_server.data_dir / "mlflow.db") as db:
-            cur = db.execute(
-                "UPDATE model_versions SET status = ? WHERE name = ? AND version = ?",
-                (status, name, int(version)),
-            )
-            assert cur.rowcount == 1
 
-    return set_status
+def update_version(server: Server, name: str, version: str, **columns: object) -> None:
+    """Set columns of one row of MLflow's `model_versions` table, on sqlite or PostgreSQL alike."""
+    import sqlalchemy
+
+    assignments = ", ".join(f"{column} = :{column}" for column in columns)
+    where = "name = :name AND version = :version"
+    statement = sqlalchemy.text(f"UPDATE model_versions SET {assignments} WHERE {where}")
+    engine = server.backend_engine()
+    try:
+        with engine.begin() as db:
+            result = db.execute(statement, {**columns, "name": name, "version": int(version)})
+            assert result.rowcount == 1, (name, version)
+    finally:
+        engine.dispose()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ the engine (a fake Engine gRPC service here), and an override moves the alias an
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -26,7 +25,7 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 from localdev.counting_proxy import CountingProxy
 from localdev.mlflow_server import Server
 from provider import diagnostics
-from tests.integration.conftest import MM, LoggedModels, Mrgov, new_process, urn
+from tests.integration.conftest import MM, LoggedModels, Mrgov, new_process, update_version, urn
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +54,7 @@ def set_age(mlflow_server: Server) -> Callable[[str, str, float], None]:
 
     def set_created(name: str, version: str, days: float) -> None:
         created = int((NOW - timedelta(days=days)).timestamp() * 1000)
-        with sqlite3.connect(mlflow_server.data_dir / "mlflow.db") as db:
-            cur = db.execute(
-                "UPDATE model_versions SET creation_time = ? WHERE name = ? AND version = ?",
-                (created, name, int(version)),
-            )
-            assert cur.rowcount == 1
+        update_version(mlflow_server, name, version, creation_time=created)
 
     return set_created
 
