@@ -288,6 +288,11 @@ class ModelMetadata(Resource[ModelMetadataProps]):
             version_descriptions=descriptions,
             version_tags=version_tags,
             other_aliases=other,
+            # Rules, not registry state: the registry holds nothing to read them from.
+            archive_after_days=props.archive_after_days,
+            archive_keep_latest=props.archive_keep_latest,
+            gates=props.gates,
+            gate_overrides=props.gate_overrides,
         )
         return with_lineage(conn, read)
 

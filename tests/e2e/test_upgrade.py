@@ -159,8 +159,13 @@ def test_an_old_local_stack_upgrades_in_place_and_the_first_up_writes_nothing(
     assert [r for r in requests if r.method == "DELETE"] == []
     assert local_stack.proxy.writes() == [], local_stack.proxy.writes()
     # The stack, two components, the mrgov provider, 3 models, 3 metadata, 3 permissions, 3 roles (the
-    # old program's summary counted 31: the stack, the components and 28 dynamic resources).
-    assert re.fullmatch(r"\s*16 unchanged\s*", summary(first.stdout).split("Duration:")[0]), first.stdout
+    # old program's summary counted 31: the stack, the components and 28 dynamic resources). The only
+    # change is in the state: the promotion gates registry.yaml now declares, which the old program
+    # had no property for, on the two models whose Production it pins.
+    assert re.fullmatch(r"\s*~ 2 updated\s+14 unchanged\s*", summary(first.stdout).split("Duration:")[0]), (
+        first.stdout
+    )
+    assert set(re.findall(r"\[diff: ([^\]]*)\]", first.stdout)) == {"~gates"}, first.stdout
     after_up = local_stack.resources()
     assert sorted(r["urn"] for r in after_up) == sorted(r["urn"] for r in resources)
     assert_server_matches(local_stack, local_stack.spec())

@@ -107,6 +107,13 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
+def roll_back_production(stack: LocalStack) -> None:
+    """Pin Production to version 1, which its promotion gate refuses (lower val_f1 than version 2),
+    so with the break-glass override a rollback would need."""
+    stack.set("mrgov:models.cost_anomaly_detector.aliases.Production", "1")
+    stack.set("mrgov:models.cost_anomaly_detector.overrides.Production.reason", "rollback drill")
+
+
 def test_production_moves_are_delivered_signed_to_the_declared_url(
     local_stack: LocalStack, receivers: tuple[Receiver, Receiver]
 ) -> None:
@@ -124,7 +131,7 @@ def test_production_moves_are_delivered_signed_to_the_declared_url(
 
     # `pulumi up` moves Production: MLflow POSTs the move, signed with the stack's secret.
     first.clear()
-    local_stack.set("mrgov:models.cost_anomaly_detector.aliases.Production", "1")
+    roll_back_production(local_stack)
     logs.append(local_stack.cli.run("up", "--yes", "--skip-preview", "-v=9", "--logtostderr"))
     moved = first.wait_for(is_pin("Production", "1"))
     assert moved.payload["entity"] == "model_version_alias" and moved.payload["action"] == "created"
@@ -220,6 +227,6 @@ def test_import_by_id_then_the_next_up_sets_the_declared_secret(
 
     # ... and MLflow signs with it from then on.
     time.sleep(CACHE_TTL + 0.5)
-    local_stack.set("mrgov:models.cost_anomaly_detector.aliases.Production", "1")
+    roll_back_production(local_stack)
     local_stack.up()
     assert verify(first.wait_for(is_pin("Production", "1")), secret)
