@@ -5,7 +5,10 @@ The spec runs them on the merged config document of a stack (`evaluate`); the si
 (`alias_problem`, `tag_key_problem`, `privilege_problem`, ...) are public so a policy pack can apply the
 same rules to resource inputs of any program.
 
-The limits come from FACTS.md section 3 (Unity Catalog) and section 2 (MLflow aliases).
+Sources: the registry limits (alias names, Unity Catalog tags) live in provider/limits.py, which cites
+MLflow's `_validate_model_alias_name` (mlflow/utils/validation.py) and
+https://docs.databricks.com/aws/en/resources/limits; the privileges per securable are Unity Catalog's
+(https://docs.databricks.com/aws/en/data-governance/unity-catalog/manage-privileges/privileges).
 """
 
 from __future__ import annotations

@@ -674,8 +674,9 @@ def check_unique_names(resources: Sequence[Res], _config: Config) -> Iterator[Fi
                 f"{what} {shown!r} is declared by {len(found)} resources ({names}); names are "
                 f"case-insensitive; allowed: each {what} once",
             )
-    # `Grants` is authoritative for every principal on its securable (FACTS.md section 3): a second
-    # Grants, or a Grant next to it, is revoked again on every `up`.
+    # `Grants` is authoritative for every principal on its securable, `Grant` for one principal
+    # (https://www.pulumi.com/registry/packages/databricks/api-docs/grants/): a second Grants, or a
+    # Grant next to it, is revoked again on every `up`.
     on_securable: dict[tuple[str, str], list[Res]] = {}
     for res in resources:
         target = grant_target(res) if res.kind in ("grants", "grant") else None
