@@ -26,7 +26,19 @@ from provider.events.limits import (
     webhook_name_problem,
     webhook_url_problem,
 )
-from provider.limits import RESERVED_VERSION_TAGS
+from provider.limits import (
+    ALIAS_MAX,
+    ALIAS_PATTERN,
+    RESERVED_ALIAS,
+    RESERVED_VERSION_TAGS,
+    UC_TAG_KEY_FORBIDDEN,
+    UC_TAG_KEY_MAX,
+    UC_TAG_VALUE_MAX,
+    UC_TAGS_PER_OBJECT,
+)
+from provider.limits import (  # re-exported: components/spec.py calls rules.normalise_privilege
+    normalise_privilege as normalise_privilege,
+)
 
 if TYPE_CHECKING:
     from components.spec import GrantConfig, StackConfig
@@ -84,19 +96,9 @@ VALID_PRIVILEGES: Mapping[Securable, frozenset[str]] = {
     "model": frozenset(("ALL_PRIVILEGES", "APPLY_TAG", "CREATE_MODEL_VERSION", "EXECUTE", "MANAGE")),
 }
 
-TAG_KEY_FORBIDDEN = ".,-=/:"
-TAG_KEY_MAX = 255
-TAG_VALUE_MAX = 1000
-TAGS_MAX = 50
-ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
 PRODUCTION_ALIAS = "Production"
 CREDENTIAL_KEYS = frozenset({"password", "token", "secret", "clientsecret", "accesstoken", "apikey"})
-
-
-def normalise_privilege(privilege: str) -> str:
-    """SQL spelling (`USE CATALOG`, any case) to API spelling (`USE_CATALOG`)."""
-    return re.sub(r"\s+", "_", privilege.strip()).upper()
 
 
 def privilege_problem(securable: Securable, privilege: str) -> str | None:
@@ -110,30 +112,33 @@ def privilege_problem(securable: Securable, privilege: str) -> str | None:
 
 
 def alias_problem(alias: str) -> str | None:
-    if alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+    """MLflow's alias rule (provider/limits.py, as the provider checks it), in the spec's words."""
+    if RESERVED_ALIAS.match(alias):
         return (
             f"alias {alias!r} is reserved by MLflow; allowed: any name but 'latest' (any case) and v<digits>"
         )
-    if not ALIAS_PATTERN.match(alias):
-        return f"alias {alias!r} is not a valid alias; allowed: 1 to 255 of letters, digits, '_' and '-'"
+    if not ALIAS_PATTERN.match(alias) or len(alias) > ALIAS_MAX:
+        return (
+            f"alias {alias!r} is not a valid alias; allowed: 1 to {ALIAS_MAX} of letters, digits, '_' and '-'"
+        )
     return None
 
 
 def tag_key_problem(key: str) -> str | None:
-    bad = sorted({c for c in key if c in TAG_KEY_FORBIDDEN})
+    bad = sorted({c for c in key if c in UC_TAG_KEY_FORBIDDEN})
     if bad:
-        forbidden = " ".join(TAG_KEY_FORBIDDEN)
+        forbidden = " ".join(UC_TAG_KEY_FORBIDDEN)
         return f"tag key {key!r} contains {' '.join(bad)}; allowed: any characters except {forbidden}"
     if not key.strip():
-        return "tag key is empty; allowed: 1 to 255 characters"
-    if len(key) > TAG_KEY_MAX:
-        return f"tag key is {len(key)} characters long; allowed: at most {TAG_KEY_MAX}"
+        return f"tag key is empty; allowed: 1 to {UC_TAG_KEY_MAX} characters"
+    if len(key) > UC_TAG_KEY_MAX:
+        return f"tag key is {len(key)} characters long; allowed: at most {UC_TAG_KEY_MAX}"
     return None
 
 
 def tag_value_problem(value: str) -> str | None:
-    if len(value) > TAG_VALUE_MAX:
-        return f"tag value is {len(value)} characters long; allowed: at most {TAG_VALUE_MAX}"
+    if len(value) > UC_TAG_VALUE_MAX:
+        return f"tag value is {len(value)} characters long; allowed: at most {UC_TAG_VALUE_MAX}"
     return None
 
 
@@ -273,12 +278,12 @@ def _required_tags(cfg: StackConfig) -> Iterator[Violation]:
 
 def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
-        if len(model.tags) > TAGS_MAX:
+        if len(model.tags) > UC_TAGS_PER_OBJECT:
             yield Violation(
                 "tag-limits",
                 "mandatory",
                 ("models", name, "tags"),
-                f"{len(model.tags)} tags; allowed: at most {TAGS_MAX} per model",
+                f"{len(model.tags)} tags; allowed: at most {UC_TAGS_PER_OBJECT} per model",
             )
         for key, value in model.tags.items():
             problem = tag_key_problem(key) or tag_value_problem(value)
@@ -286,12 +291,12 @@ def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
                 yield Violation("tag-limits", "mandatory", ("models", name, "tags", key), problem)
         for version, tags in model.version_tags.items():
             path = ("models", name, "versionTags", version)
-            if len(tags) > TAGS_MAX:
+            if len(tags) > UC_TAGS_PER_OBJECT:
                 yield Violation(
                     "tag-limits",
                     "mandatory",
                     path,
-                    f"{len(tags)} tags; allowed: at most {TAGS_MAX} per version",
+                    f"{len(tags)} tags; allowed: at most {UC_TAGS_PER_OBJECT} per version",
                 )
             for key, value in tags.items():
                 problem = tag_key_problem(key) or tag_value_problem(value)

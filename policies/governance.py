@@ -41,7 +41,7 @@ from provider.auth.role import RoleProps
 from provider.auth.snapshot import DEFAULT_WORKSPACE
 from provider.config import ProviderConfig
 from provider.declare import specs
-from provider.limits import is_uc
+from provider.limits import is_uc, normalise_privilege
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.registry.registered_model import RegisteredModelProps
 
@@ -821,7 +821,7 @@ def check_deployer_manage(resources: Sequence[Res], config: Config) -> Iterator[
         if target is None or owners.get(target) == deployer:
             continue
         held = {
-            rules.normalise_privilege(str(p))
+            normalise_privilege(str(p))
             for b in grant_blocks(res)
             if b.principal == deployer
             for p in b.privileges
