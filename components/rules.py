@@ -251,15 +251,17 @@ def _model_schema(cfg: StackConfig) -> Iterator[Violation]:
             )
 
 
+def description_problem(text: str) -> str | None:
+    """The model-description rule on one model's description (the spec's and the policy pack's core)."""
+    if text.strip():
+        return None
+    return "is missing or empty; allowed: a text saying what the model does, how and for whom"
+
+
 def _descriptions(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
-        if not model.description.strip():
-            yield Violation(
-                "model-description",
-                "mandatory",
-                ("models", name, "description"),
-                "is missing or empty; allowed: a text saying what the model does, how and for whom",
-            )
+        if problem := description_problem(model.description):
+            yield Violation("model-description", "mandatory", ("models", name, "description"), problem)
 
 
 def _required_tags(cfg: StackConfig) -> Iterator[Violation]:
@@ -664,14 +666,19 @@ def _served_in_production(cfg: StackConfig) -> Iterator[Violation]:
             )
 
 
+def unprotected_problem(environment: str, how: str) -> str:
+    """The protect-production rule's advice for a production environment whose resources are
+    unprotected; `how` says how (`is false` in a stack file, `is not set` on a resource)."""
+    return (
+        f"protect {how} in production environment {environment!r}; "
+        "allowed: true (the default there), so a stray change cannot delete the registry"
+    )
+
+
 def _protect_production(cfg: StackConfig) -> Iterator[Violation]:
     if cfg.is_production and cfg.protect is False:
         yield Violation(
-            "protect-production",
-            "advisory",
-            ("protect",),
-            f"protect is false in production environment {cfg.environment!r}; "
-            "allowed: true (the default there), so a stray change cannot delete the registry",
+            "protect-production", "advisory", ("protect",), unprotected_problem(cfg.environment, "is false")
         )
 
 
@@ -686,14 +693,16 @@ def _deployer(cfg: StackConfig) -> Iterator[Violation]:
         )
 
 
+def tracking_uri_problem(uri: str) -> str | None:
+    """The tracking-uri rule on one MLflow server URI (the spec's and the policy pack's core)."""
+    if re.match(r"^https?://[^/\s]+", uri):
+        return None
+    return f"{uri!r} is not a server URL; allowed: http://host:port or https://host"
+
+
 def _target_uri(cfg: StackConfig) -> Iterator[Violation]:
-    if cfg.target.kind == "mlflow" and not re.match(r"^https?://[^/\s]+", cfg.target.tracking_uri):
-        yield Violation(
-            "tracking-uri",
-            "mandatory",
-            ("target", "trackingUri"),
-            f"{cfg.target.tracking_uri!r} is not a server URL; allowed: http://host:port or https://host",
-        )
+    if cfg.target.kind == "mlflow" and (problem := tracking_uri_problem(cfg.target.tracking_uri)):
+        yield Violation("tracking-uri", "mandatory", ("target", "trackingUri"), problem)
 
 
 def _roles_have_principals(cfg: StackConfig) -> Iterator[Violation]:

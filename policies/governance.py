@@ -333,9 +333,8 @@ def check_model_description(res: Res, _config: Config) -> Iterator[Finding]:
     if key is None or not known(res.get(key)):
         return
     text = res.get(key)
-    doc = {"models": {"model": {"description": text if isinstance(text, str) else ""}}}
-    for v in _evaluate("model-description", doc, res.stack):
-        yield _finding("model-description", res, f"{key} {v.message}")
+    if problem := rules.description_problem(text if isinstance(text, str) else ""):
+        yield _finding("model-description", res, f"{key} {problem}")
 
 
 def _resource_tags(res: Res) -> tuple[str, dict[str, str] | None] | None:
@@ -503,9 +502,8 @@ def check_tracking_uri(res: Res, _config: Config) -> Iterator[Finding]:
             continue
         if key == "trackingUri" and uc and _DATABRICKS_TRACKING.match(uri):
             continue  # Unity Catalog's registry with its workspace as the tracking server
-        doc = {"target": {"kind": "mlflow", "trackingUri": uri}}
-        for v in _evaluate("tracking-uri", doc, res.stack):
-            yield _finding("tracking-uri", res, f"{key} {v.message}")
+        if problem := rules.tracking_uri_problem(uri):
+            yield _finding("tracking-uri", res, f"{key} {problem}")
 
 
 def check_plaintext_credentials(res: Res, _config: Config) -> Iterator[Finding]:
@@ -535,11 +533,7 @@ def check_protect_production(res: Res, config: Config) -> Iterator[Finding]:
         return
     if res.stack not in _production_stacks(config):
         return
-    doc = {"protect": False, "governance": {"productionEnvironments": [res.stack]}}
-    for v in _evaluate("protect-production", doc, res.stack):
-        yield _finding(
-            "protect-production", res, v.message.replace("protect is false", "protect is not set", 1)
-        )
+    yield _finding("protect-production", res, rules.unprotected_problem(res.stack, "is not set"))
 
 
 # --------------------------------------------------------------------------------------------------------
