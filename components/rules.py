@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -264,18 +264,18 @@ def _descriptions(cfg: StackConfig) -> Iterator[Violation]:
             yield Violation("model-description", "mandatory", ("models", name, "description"), problem)
 
 
+def missing_tags(tags: Mapping[str, str], required: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """The required-tags rule on one model's tags: (tag, problem) for each required tag it lacks."""
+    for tag in required:
+        if not tags.get(tag, "").strip():
+            carried = ", ".join(required)
+            yield tag, f"required tag {tag!r} is missing or empty; allowed: every model carries {carried}"
+
+
 def _required_tags(cfg: StackConfig) -> Iterator[Violation]:
-    required = cfg.governance.required_tags
     for name, model in cfg.models.items():
-        for tag in required:
-            if not model.tags.get(tag, "").strip():
-                yield Violation(
-                    "required-tags",
-                    "mandatory",
-                    ("models", name, "tags", tag),
-                    f"required tag {tag!r} is missing or empty; "
-                    f"allowed: every model carries {', '.join(required)}",
-                )
+        for tag, problem in missing_tags(model.tags, cfg.governance.required_tags):
+            yield Violation("required-tags", "mandatory", ("models", name, "tags", tag), problem)
 
 
 def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
@@ -652,18 +652,22 @@ def _create_model_creators(cfg: StackConfig) -> Iterator[Violation]:
                 )
 
 
+def production_alias_problem(environment: str, aliases: Collection[str]) -> str | None:
+    """The production-alias rule on the aliases of a model served in a production environment."""
+    if PRODUCTION_ALIAS in aliases:
+        return None
+    return (
+        f"model is served in production environment {environment!r} but pins no "
+        f"{PRODUCTION_ALIAS!r} alias; allowed: aliases: {{{PRODUCTION_ALIAS}: <version>}}"
+    )
+
+
 def _served_in_production(cfg: StackConfig) -> Iterator[Violation]:
     if not cfg.is_production:
         return
     for name, model in cfg.models.items():
-        if model.served and PRODUCTION_ALIAS not in model.aliases:
-            yield Violation(
-                "production-alias",
-                "mandatory",
-                ("models", name, "aliases"),
-                f"model is served in production environment {cfg.environment!r} but pins no "
-                f"{PRODUCTION_ALIAS!r} alias; allowed: aliases: {{{PRODUCTION_ALIAS}: <version>}}",
-            )
+        if model.served and (problem := production_alias_problem(cfg.environment, model.aliases)):
+            yield Violation("production-alias", "mandatory", ("models", name, "aliases"), problem)
 
 
 def unprotected_problem(environment: str, how: str) -> str:

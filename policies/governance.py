@@ -572,12 +572,8 @@ def check_required_tags(resources: Sequence[Res], config: Config) -> Iterator[Fi
     for name, declared_by in sorted(_models(resources).items()):
         if name in unknown:
             continue
-        doc = {
-            "models": {_short(name): {"description": "-", "tags": tags_of.get(name, {})}},
-            "governance": {"requiredTags": required_tags},
-        }
-        for v in _evaluate("required-tags", doc, declared_by[0].stack):
-            yield _finding("required-tags", declared_by[0], v.message)
+        for _tag, problem in rules.missing_tags(tags_of.get(name, {}), required_tags):
+            yield _finding("required-tags", declared_by[0], problem)
 
 
 def _tag_limit_findings(res: Res, prop: str, value: Any) -> Iterator[Finding]:
@@ -719,13 +715,8 @@ def check_production_alias(resources: Sequence[Res], config: Config) -> Iterator
             continue
         if served is not None and name not in served and _model_parts(name)[2] not in served:
             continue
-        pins = dict.fromkeys(aliases.get(name, {}), 1)  # the rule asks which aliases exist, not where
-        doc = {
-            "models": {_short(name): {"description": "-", "served": True, "aliases": pins}},
-            "governance": {"productionEnvironments": [res.stack]},
-        }
-        for v in _evaluate("production-alias", doc, res.stack):
-            yield _finding("production-alias", res, v.message)
+        if problem := rules.production_alias_problem(res.stack, aliases.get(name, {})):
+            yield _finding("production-alias", res, problem)
 
 
 def check_pinned_version_described(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
