@@ -40,10 +40,11 @@ up: venv engine mlflow-up train ## The main job: pulumi up on the local stack (u
 	$(PULUMI) up --yes --stack $(STACK)
 	@echo "MLflow UI: http://127.0.0.1:5000  user: admin  password: MLFLOW_TRACKING_PASSWORD in .state/secrets.env"
 
+# The server stops even when destroy fails; the recipe then fails with destroy's exit code.
 down: venv engine ## pulumi destroy on the local stack, then stop the server
-	@if $(PY) -m localdev.mlflow_server status >/dev/null; then \
-	  $(PULUMI) destroy --yes --stack $(STACK); fi
-	@$(PY) -m localdev.mlflow_server down
+	@rc=0; if $(PY) -m localdev.mlflow_server status >/dev/null; then \
+	  $(PULUMI) destroy --yes --stack $(STACK) || rc=$$?; fi; \
+	$(PY) -m localdev.mlflow_server down; exit $$rc
 
 preview: venv engine ## pulumi preview --diff on STACK (default local)
 	$(PULUMI) preview --diff --stack $(STACK)

@@ -134,6 +134,7 @@ def _flat_program(raw: dict[str, Any]) -> None:
     import pulumi_databricks as databricks
 
     from provider import sdk
+    from provider.limits import UC_SCHEME, alias_uri
 
     principals = {
         "ml_engineers": "bench-ml-engineers",
@@ -142,7 +143,7 @@ def _flat_program(raw: dict[str, Any]) -> None:
     }
     catalog_name = "bench_catalog"
     provider = databricks.Provider("registry-databricks-provider")
-    registry = sdk.Provider("registry-databricks-mrgov", sdk.ProviderArgs(registry_uri="databricks-uc"))
+    registry = sdk.Provider("registry-databricks-mrgov", sdk.ProviderArgs(registry_uri=UC_SCHEME))
     po = pulumi.ResourceOptions(provider=provider)
 
     def grants(name: str, blocks: dict[str, list[str]], on: pulumi.Resource, **securable: str) -> None:
@@ -220,7 +221,7 @@ def _flat_program(raw: dict[str, Any]) -> None:
             ),
             pulumi.ResourceOptions(provider=registry, depends_on=[model], deleted_with=model, protect=False),
         )
-        alias_uris[short] = {a: f"models:/{full}@{a}" for a in sorted(m["aliases"])}
+        alias_uris[short] = {a: alias_uri(full, a) for a in sorted(m["aliases"])}
         unmanaged[short] = metadata.other_aliases
     pulumi.export("models", {short: f"{schema_full}.{short}" for short in raw["models"]})
     pulumi.export("aliasUris", alias_uris)

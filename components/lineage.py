@@ -17,11 +17,7 @@ from typing import Any
 import pulumi
 
 from provider import sdk
-
-
-def version_uri(full_name: str, version: str) -> str:
-    """How jobs load one version: `models:/catalog.schema.model/3`."""
-    return f"models:/{full_name}/{version}"
+from provider.limits import version_uri
 
 
 def latest_version(full_name: str, metadata: sdk.ModelMetadata) -> pulumi.Output[dict[str, str]]:

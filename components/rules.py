@@ -5,14 +5,17 @@ The spec runs them on the merged config document of a stack (`evaluate`); the si
 (`alias_problem`, `tag_key_problem`, `privilege_problem`, ...) are public so a policy pack can apply the
 same rules to resource inputs of any program.
 
-The limits come from FACTS.md section 3 (Unity Catalog) and section 2 (MLflow aliases).
+Sources: the registry limits (alias names, Unity Catalog tags) live in provider/limits.py, which cites
+MLflow's `_validate_model_alias_name` (mlflow/utils/validation.py) and
+https://docs.databricks.com/aws/en/resources/limits; the privileges per securable are Unity Catalog's
+(https://docs.databricks.com/aws/en/data-governance/unity-catalog/manage-privileges/privileges).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,7 +26,19 @@ from provider.events.limits import (
     webhook_name_problem,
     webhook_url_problem,
 )
-from provider.limits import RESERVED_VERSION_TAGS
+from provider.limits import (
+    ALIAS_MAX,
+    ALIAS_PATTERN,
+    RESERVED_ALIAS,
+    RESERVED_VERSION_TAGS,
+    UC_TAG_KEY_FORBIDDEN,
+    UC_TAG_KEY_MAX,
+    UC_TAG_VALUE_MAX,
+    UC_TAGS_PER_OBJECT,
+)
+from provider.limits import (  # re-exported: components/spec.py calls rules.normalise_privilege
+    normalise_privilege as normalise_privilege,
+)
 
 if TYPE_CHECKING:
     from components.spec import GrantConfig, StackConfig
@@ -81,19 +96,9 @@ VALID_PRIVILEGES: Mapping[Securable, frozenset[str]] = {
     "model": frozenset(("ALL_PRIVILEGES", "APPLY_TAG", "CREATE_MODEL_VERSION", "EXECUTE", "MANAGE")),
 }
 
-TAG_KEY_FORBIDDEN = ".,-=/:"
-TAG_KEY_MAX = 255
-TAG_VALUE_MAX = 1000
-TAGS_MAX = 50
-ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
 PRODUCTION_ALIAS = "Production"
 CREDENTIAL_KEYS = frozenset({"password", "token", "secret", "clientsecret", "accesstoken", "apikey"})
-
-
-def normalise_privilege(privilege: str) -> str:
-    """SQL spelling (`USE CATALOG`, any case) to API spelling (`USE_CATALOG`)."""
-    return re.sub(r"\s+", "_", privilege.strip()).upper()
 
 
 def privilege_problem(securable: Securable, privilege: str) -> str | None:
@@ -107,30 +112,33 @@ def privilege_problem(securable: Securable, privilege: str) -> str | None:
 
 
 def alias_problem(alias: str) -> str | None:
-    if alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+    """MLflow's alias rule (provider/limits.py, as the provider checks it), in the spec's words."""
+    if RESERVED_ALIAS.match(alias):
         return (
             f"alias {alias!r} is reserved by MLflow; allowed: any name but 'latest' (any case) and v<digits>"
         )
-    if not ALIAS_PATTERN.match(alias):
-        return f"alias {alias!r} is not a valid alias; allowed: 1 to 255 of letters, digits, '_' and '-'"
+    if not ALIAS_PATTERN.match(alias) or len(alias) > ALIAS_MAX:
+        return (
+            f"alias {alias!r} is not a valid alias; allowed: 1 to {ALIAS_MAX} of letters, digits, '_' and '-'"
+        )
     return None
 
 
 def tag_key_problem(key: str) -> str | None:
-    bad = sorted({c for c in key if c in TAG_KEY_FORBIDDEN})
+    bad = sorted({c for c in key if c in UC_TAG_KEY_FORBIDDEN})
     if bad:
-        forbidden = " ".join(TAG_KEY_FORBIDDEN)
+        forbidden = " ".join(UC_TAG_KEY_FORBIDDEN)
         return f"tag key {key!r} contains {' '.join(bad)}; allowed: any characters except {forbidden}"
     if not key.strip():
-        return "tag key is empty; allowed: 1 to 255 characters"
-    if len(key) > TAG_KEY_MAX:
-        return f"tag key is {len(key)} characters long; allowed: at most {TAG_KEY_MAX}"
+        return f"tag key is empty; allowed: 1 to {UC_TAG_KEY_MAX} characters"
+    if len(key) > UC_TAG_KEY_MAX:
+        return f"tag key is {len(key)} characters long; allowed: at most {UC_TAG_KEY_MAX}"
     return None
 
 
 def tag_value_problem(value: str) -> str | None:
-    if len(value) > TAG_VALUE_MAX:
-        return f"tag value is {len(value)} characters long; allowed: at most {TAG_VALUE_MAX}"
+    if len(value) > UC_TAG_VALUE_MAX:
+        return f"tag value is {len(value)} characters long; allowed: at most {UC_TAG_VALUE_MAX}"
     return None
 
 
@@ -243,39 +251,41 @@ def _model_schema(cfg: StackConfig) -> Iterator[Violation]:
             )
 
 
+def description_problem(text: str) -> str | None:
+    """The model-description rule on one model's description (the spec's and the policy pack's core)."""
+    if text.strip():
+        return None
+    return "is missing or empty; allowed: a text saying what the model does, how and for whom"
+
+
 def _descriptions(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
-        if not model.description.strip():
-            yield Violation(
-                "model-description",
-                "mandatory",
-                ("models", name, "description"),
-                "is missing or empty; allowed: a text saying what the model does, how and for whom",
-            )
+        if problem := description_problem(model.description):
+            yield Violation("model-description", "mandatory", ("models", name, "description"), problem)
+
+
+def missing_tags(tags: Mapping[str, str], required: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """The required-tags rule on one model's tags: (tag, problem) for each required tag it lacks."""
+    for tag in required:
+        if not tags.get(tag, "").strip():
+            carried = ", ".join(required)
+            yield tag, f"required tag {tag!r} is missing or empty; allowed: every model carries {carried}"
 
 
 def _required_tags(cfg: StackConfig) -> Iterator[Violation]:
-    required = cfg.governance.required_tags
     for name, model in cfg.models.items():
-        for tag in required:
-            if not model.tags.get(tag, "").strip():
-                yield Violation(
-                    "required-tags",
-                    "mandatory",
-                    ("models", name, "tags", tag),
-                    f"required tag {tag!r} is missing or empty; "
-                    f"allowed: every model carries {', '.join(required)}",
-                )
+        for tag, problem in missing_tags(model.tags, cfg.governance.required_tags):
+            yield Violation("required-tags", "mandatory", ("models", name, "tags", tag), problem)
 
 
 def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
-        if len(model.tags) > TAGS_MAX:
+        if len(model.tags) > UC_TAGS_PER_OBJECT:
             yield Violation(
                 "tag-limits",
                 "mandatory",
                 ("models", name, "tags"),
-                f"{len(model.tags)} tags; allowed: at most {TAGS_MAX} per model",
+                f"{len(model.tags)} tags; allowed: at most {UC_TAGS_PER_OBJECT} per model",
             )
         for key, value in model.tags.items():
             problem = tag_key_problem(key) or tag_value_problem(value)
@@ -283,12 +293,12 @@ def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
                 yield Violation("tag-limits", "mandatory", ("models", name, "tags", key), problem)
         for version, tags in model.version_tags.items():
             path = ("models", name, "versionTags", version)
-            if len(tags) > TAGS_MAX:
+            if len(tags) > UC_TAGS_PER_OBJECT:
                 yield Violation(
                     "tag-limits",
                     "mandatory",
                     path,
-                    f"{len(tags)} tags; allowed: at most {TAGS_MAX} per version",
+                    f"{len(tags)} tags; allowed: at most {UC_TAGS_PER_OBJECT} per version",
                 )
             for key, value in tags.items():
                 problem = tag_key_problem(key) or tag_value_problem(value)
@@ -642,28 +652,37 @@ def _create_model_creators(cfg: StackConfig) -> Iterator[Violation]:
                 )
 
 
+def production_alias_problem(environment: str, aliases: Collection[str]) -> str | None:
+    """The production-alias rule on the aliases of a model served in a production environment."""
+    if PRODUCTION_ALIAS in aliases:
+        return None
+    return (
+        f"model is served in production environment {environment!r} but pins no "
+        f"{PRODUCTION_ALIAS!r} alias; allowed: aliases: {{{PRODUCTION_ALIAS}: <version>}}"
+    )
+
+
 def _served_in_production(cfg: StackConfig) -> Iterator[Violation]:
     if not cfg.is_production:
         return
     for name, model in cfg.models.items():
-        if model.served and PRODUCTION_ALIAS not in model.aliases:
-            yield Violation(
-                "production-alias",
-                "mandatory",
-                ("models", name, "aliases"),
-                f"model is served in production environment {cfg.environment!r} but pins no "
-                f"{PRODUCTION_ALIAS!r} alias; allowed: aliases: {{{PRODUCTION_ALIAS}: <version>}}",
-            )
+        if model.served and (problem := production_alias_problem(cfg.environment, model.aliases)):
+            yield Violation("production-alias", "mandatory", ("models", name, "aliases"), problem)
+
+
+def unprotected_problem(environment: str, how: str) -> str:
+    """The protect-production rule's advice for a production environment whose resources are
+    unprotected; `how` says how (`is false` in a stack file, `is not set` on a resource)."""
+    return (
+        f"protect {how} in production environment {environment!r}; "
+        "allowed: true (the default there), so a stray change cannot delete the registry"
+    )
 
 
 def _protect_production(cfg: StackConfig) -> Iterator[Violation]:
     if cfg.is_production and cfg.protect is False:
         yield Violation(
-            "protect-production",
-            "advisory",
-            ("protect",),
-            f"protect is false in production environment {cfg.environment!r}; "
-            "allowed: true (the default there), so a stray change cannot delete the registry",
+            "protect-production", "advisory", ("protect",), unprotected_problem(cfg.environment, "is false")
         )
 
 
@@ -678,14 +697,16 @@ def _deployer(cfg: StackConfig) -> Iterator[Violation]:
         )
 
 
+def tracking_uri_problem(uri: str) -> str | None:
+    """The tracking-uri rule on one MLflow server URI (the spec's and the policy pack's core)."""
+    if re.match(r"^https?://[^/\s]+", uri):
+        return None
+    return f"{uri!r} is not a server URL; allowed: http://host:port or https://host"
+
+
 def _target_uri(cfg: StackConfig) -> Iterator[Violation]:
-    if cfg.target.kind == "mlflow" and not re.match(r"^https?://[^/\s]+", cfg.target.tracking_uri):
-        yield Violation(
-            "tracking-uri",
-            "mandatory",
-            ("target", "trackingUri"),
-            f"{cfg.target.tracking_uri!r} is not a server URL; allowed: http://host:port or https://host",
-        )
+    if cfg.target.kind == "mlflow" and (problem := tracking_uri_problem(cfg.target.tracking_uri)):
+        yield Violation("tracking-uri", "mandatory", ("target", "trackingUri"), problem)
 
 
 def _roles_have_principals(cfg: StackConfig) -> Iterator[Violation]:

@@ -45,16 +45,21 @@ from pathlib import Path
 from typing import Any
 
 from provider import VERSION
+from provider.auth.model_permissions import ModelPermissionsProps
+from provider.auth.role import RoleProps
+from provider.config import ProviderConfig
+from provider.registry.model_metadata import ModelMetadataProps
+from provider.registry.registered_model import RegisteredModelProps
 
 ROOT = Path(__file__).resolve().parent.parent
 
 DYNAMIC = "pulumi-python:dynamic/mrgov:"
 DYNAMIC_PROVIDER = "pulumi:providers:pulumi-python"
-PROVIDER_TYPE = "pulumi:providers:mrgov"
-MODEL = "mrgov:registry:RegisteredModel"
-METADATA = "mrgov:registry:ModelMetadata"
-PERMISSIONS = "mrgov:auth:ModelPermissions"
-ROLE = "mrgov:auth:Role"
+PROVIDER_TYPE = ProviderConfig.TOKEN
+MODEL = RegisteredModelProps.TOKEN
+METADATA = ModelMetadataProps.TOKEN
+PERMISSIONS = ModelPermissionsProps.TOKEN
+ROLE = RoleProps.TOKEN
 DEFAULT_WORKSPACE = "default"
 
 # Old dynamic type -> what it becomes.

@@ -6,10 +6,11 @@ Used three ways, so the logic lives in one place:
 - the benchmarks.
 
 With sqlite (the default) the server runs with one worker and job execution off
-(FACTS.md §2: ready in about 5 s and about 0.5 GB, against 10 s and 2-3 GB by
-default). With `db="postgres"` its stores live in a private PostgreSQL cluster in
-the data folder (localdev/postgres.py), as teams run MLflow in production, and
-it runs 4 workers. MLflow's basic-auth app is on unless asked otherwise. The admin
+(`--workers 1`, MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false; measured on a 2-core machine:
+ready in about 5 s and about 0.5 GB, against 10 s and 2-3 GB with the defaults of
+`mlflow server --help`). With `db="postgres"` its stores live in a private PostgreSQL
+cluster in the data folder (localdev/postgres.py), as teams run MLflow in production,
+and it runs 4 workers. MLflow's basic-auth app is on unless asked otherwise. The admin
 password, the Flask secret and the database password come from the environment,
 or from a generated, git-ignored `secrets.env` in the state folder: never from a
 committed file.

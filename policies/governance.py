@@ -41,7 +41,7 @@ from provider.auth.role import RoleProps
 from provider.auth.snapshot import DEFAULT_WORKSPACE
 from provider.config import ProviderConfig
 from provider.declare import specs
-from provider.limits import is_uc
+from provider.limits import is_uc, normalise_privilege
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.registry.registered_model import RegisteredModelProps
 
@@ -333,9 +333,8 @@ def check_model_description(res: Res, _config: Config) -> Iterator[Finding]:
     if key is None or not known(res.get(key)):
         return
     text = res.get(key)
-    doc = {"models": {"model": {"description": text if isinstance(text, str) else ""}}}
-    for v in _evaluate("model-description", doc, res.stack):
-        yield _finding("model-description", res, f"{key} {v.message}")
+    if problem := rules.description_problem(text if isinstance(text, str) else ""):
+        yield _finding("model-description", res, f"{key} {problem}")
 
 
 def _resource_tags(res: Res) -> tuple[str, dict[str, str] | None] | None:
@@ -503,9 +502,8 @@ def check_tracking_uri(res: Res, _config: Config) -> Iterator[Finding]:
             continue
         if key == "trackingUri" and uc and _DATABRICKS_TRACKING.match(uri):
             continue  # Unity Catalog's registry with its workspace as the tracking server
-        doc = {"target": {"kind": "mlflow", "trackingUri": uri}}
-        for v in _evaluate("tracking-uri", doc, res.stack):
-            yield _finding("tracking-uri", res, f"{key} {v.message}")
+        if problem := rules.tracking_uri_problem(uri):
+            yield _finding("tracking-uri", res, f"{key} {problem}")
 
 
 def check_plaintext_credentials(res: Res, _config: Config) -> Iterator[Finding]:
@@ -535,11 +533,7 @@ def check_protect_production(res: Res, config: Config) -> Iterator[Finding]:
         return
     if res.stack not in _production_stacks(config):
         return
-    doc = {"protect": False, "governance": {"productionEnvironments": [res.stack]}}
-    for v in _evaluate("protect-production", doc, res.stack):
-        yield _finding(
-            "protect-production", res, v.message.replace("protect is false", "protect is not set", 1)
-        )
+    yield _finding("protect-production", res, rules.unprotected_problem(res.stack, "is not set"))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -578,12 +572,8 @@ def check_required_tags(resources: Sequence[Res], config: Config) -> Iterator[Fi
     for name, declared_by in sorted(_models(resources).items()):
         if name in unknown:
             continue
-        doc = {
-            "models": {_short(name): {"description": "-", "tags": tags_of.get(name, {})}},
-            "governance": {"requiredTags": required_tags},
-        }
-        for v in _evaluate("required-tags", doc, declared_by[0].stack):
-            yield _finding("required-tags", declared_by[0], v.message)
+        for _tag, problem in rules.missing_tags(tags_of.get(name, {}), required_tags):
+            yield _finding("required-tags", declared_by[0], problem)
 
 
 def _tag_limit_findings(res: Res, prop: str, value: Any) -> Iterator[Finding]:
@@ -674,8 +664,9 @@ def check_unique_names(resources: Sequence[Res], _config: Config) -> Iterator[Fi
                 f"{what} {shown!r} is declared by {len(found)} resources ({names}); names are "
                 f"case-insensitive; allowed: each {what} once",
             )
-    # `Grants` is authoritative for every principal on its securable (FACTS.md section 3): a second
-    # Grants, or a Grant next to it, is revoked again on every `up`.
+    # `Grants` is authoritative for every principal on its securable, `Grant` for one principal
+    # (https://www.pulumi.com/registry/packages/databricks/api-docs/grants/): a second Grants, or a
+    # Grant next to it, is revoked again on every `up`.
     on_securable: dict[tuple[str, str], list[Res]] = {}
     for res in resources:
         target = grant_target(res) if res.kind in ("grants", "grant") else None
@@ -724,13 +715,8 @@ def check_production_alias(resources: Sequence[Res], config: Config) -> Iterator
             continue
         if served is not None and name not in served and _model_parts(name)[2] not in served:
             continue
-        pins = dict.fromkeys(aliases.get(name, {}), 1)  # the rule asks which aliases exist, not where
-        doc = {
-            "models": {_short(name): {"description": "-", "served": True, "aliases": pins}},
-            "governance": {"productionEnvironments": [res.stack]},
-        }
-        for v in _evaluate("production-alias", doc, res.stack):
-            yield _finding("production-alias", res, v.message)
+        if problem := rules.production_alias_problem(res.stack, aliases.get(name, {})):
+            yield _finding("production-alias", res, problem)
 
 
 def check_pinned_version_described(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
@@ -820,7 +806,7 @@ def check_deployer_manage(resources: Sequence[Res], config: Config) -> Iterator[
         if target is None or owners.get(target) == deployer:
             continue
         held = {
-            rules.normalise_privilege(str(p))
+            normalise_privilege(str(p))
             for b in grant_blocks(res)
             if b.principal == deployer
             for p in b.privileges

@@ -1,15 +1,21 @@
-"""What the registries accept: names, aliases, tags and versions, as value-level checks.
+"""What the registries accept: names, aliases, tags and versions, as value-level checks and constants.
 
-Each check returns the reason a value is refused, or None. The provider's input checks use them, and
-so can any other layer that wants the same answer before a registry is asked.
+The one home of each limit that the provider and the program share: the provider's input checks use
+the checks here, and components/rules.py states the same limits in the spec's words from the constants
+here. Each check returns the reason a value is refused, or None.
 
 Sources:
-- aliases: MLflow's `_validate_model_alias_name` (mlflow/utils/validation.py): `^[\\w\\-]*$`, at most
-  255 characters; `latest` (any case) and `v<digits>` are reserved;
+- aliases: MLflow's `_validate_model_alias_name` and `_validate_model_alias_name_reserved`
+  (mlflow/utils/validation.py): `^[\\w\\-]*$`, not empty, at most 255 characters; `latest` (any case)
+  and `v<digits>` are reserved;
 - registered model names: MLflow refuses `/` and `:` (`_validate_model_name`);
 - Unity Catalog tags: at most 50 per object, keys of at most 255 characters without `. , - = / :`,
-  values of at most 1000 characters (https://docs.databricks.com/en/database-objects/tags.html);
-- tags with the `mlflow.` prefix are MLflow's own (mlflow/utils/mlflow_tags.py).
+  values of at most 1000 characters (https://docs.databricks.com/aws/en/resources/limits,
+  https://docs.databricks.com/en/database-objects/tags.html);
+- tags with the `mlflow.` prefix are MLflow's own (mlflow/utils/mlflow_tags.py);
+- privileges: SQL writes `USE CATALOG`, the API `USE_CATALOG`
+  (https://docs.databricks.com/aws/en/data-governance/unity-catalog/manage-privileges/privileges);
+- model URIs: `models:/<name>@<alias>` and `models:/<name>/<version>` (mlflow/store/artifact/utils/models.py).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ UC_SCHEME = "databricks-uc"
 ALIAS_PATTERN = re.compile(r"^[\w\-]+$")
 ALIAS_MAX = 255
 RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
-UC_TAG_KEY_FORBIDDEN = frozenset(".,-=/:")
+UC_TAG_KEY_FORBIDDEN = ".,-=/:"
+"""The characters a Unity Catalog tag key may not contain, in the order messages list them."""
 UC_TAG_KEY_MAX = 255
 UC_TAG_VALUE_MAX = 1000
 UC_TAGS_PER_OBJECT = 50
@@ -49,6 +56,16 @@ def is_uc(registry_uri: str) -> bool:
 def alias_uri(full_name: str, alias: str) -> str:
     """How jobs load a model by alias: `models:/catalog.schema.model@Alias`."""
     return f"models:/{full_name}@{alias}"
+
+
+def version_uri(full_name: str, version: str) -> str:
+    """How jobs load one version: `models:/catalog.schema.model/3`."""
+    return f"models:/{full_name}/{version}"
+
+
+def normalise_privilege(privilege: str) -> str:
+    """SQL spelling (`USE CATALOG`, any case) to API spelling (`USE_CATALOG`)."""
+    return re.sub(r"\s+", "_", privilege.strip()).upper()
 
 
 def alias_problem(alias: str) -> str | None:
@@ -96,7 +113,7 @@ def tag_problems(tags: dict[str, str], *, uc: bool) -> list[str]:
             problems.append("tag keys must not be empty")
         elif key.startswith(MLFLOW_TAG_PREFIX):
             problems.append(f"tag key {key!r}: the 'mlflow.' prefix is reserved for MLflow's own tags")
-        elif uc and (len(key) > UC_TAG_KEY_MAX or set(key) & UC_TAG_KEY_FORBIDDEN):
+        elif uc and (len(key) > UC_TAG_KEY_MAX or set(key) & set(UC_TAG_KEY_FORBIDDEN)):
             problems.append(
                 f"tag key {key!r}: Unity Catalog keys are at most {UC_TAG_KEY_MAX} characters "
                 "without . , - = / :"

@@ -24,16 +24,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from components.audit.snapshot import Access, Column, ModelSnapshot, RegistrySnapshot, VersionSnapshot
-from components.lineage import version_uri
 from components.rules import PRODUCTION_ALIAS, Severity
 from components.spec import ModelSpec, RoleSpec, StackSpec
+from provider.auth.levels import LEVELS
+from provider.limits import ARCHIVED_TAG, alias_uri, version_uri
 from provider.registry.retention import archive_set
 
 Section = Literal["Registration", "Permissions", "Lifecycle"]
 Status = Literal["pass", "fail", "skip"]
 READY = "READY"
-ARCHIVED_TAG = "archived"  # `archived: "true"`, the version tag a retention rule sets (no stages on UC)
-MLFLOW_USE_LEVELS = frozenset({"READ", "USE", "EDIT", "MANAGE"})
+MLFLOW_USE_LEVELS = frozenset(LEVELS)
 MLFLOW_CREATE_LEVELS = frozenset({"EDIT", "MANAGE"})
 UC_USE_PRIVILEGES = frozenset({"EXECUTE", "ALL_PRIVILEGES"})
 UC_CREATE_PRIVILEGES = frozenset({"CREATE_MODEL", "ALL_PRIVILEGES"})
@@ -421,7 +421,7 @@ def _production_alias(spec: StackSpec, model: ModelSpec, held: ModelSnapshot) ->
         "production-alias",
         "pass",
         severity,
-        f"{PRODUCTION_ALIAS} -> {version} (READY), models:/{held.name}@{PRODUCTION_ALIAS}",
+        f"{PRODUCTION_ALIAS} -> {version} (READY), {alias_uri(held.name, PRODUCTION_ALIAS)}",
     )
 
 

@@ -42,6 +42,7 @@ from components.audit.snapshot import (
 from components.spec import DatabricksTarget, MlflowTarget, StackSpec
 from provider.auth.levels import LEVELS
 from provider.auth.snapshot import DEFAULT_WORKSPACE, RESOURCE_TYPE, AuthSnapshot, snapshot
+from provider.limits import version_uri
 from provider.registry.client import is_not_found, preload_mlflow, registry_client, tracking_uri_for
 
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # mlflow/utils/mlflow_tags.py: MLFLOW_DATASET_CONTEXT
@@ -314,7 +315,7 @@ def read_uc(spec: StackSpec, workspace: Any | None = None) -> RegistrySnapshot:
 
     def _download_uc(name: str, version: str, tmp: str) -> str:
         repo = UnityCatalogModelsArtifactRepository(  # type: ignore[abstract]  # concrete at runtime
-            f"models:/{name}/{version}", registry_uri=registry_uri, tracking_uri=tracking_uri
+            version_uri(name, version), registry_uri=registry_uri, tracking_uri=tracking_uri
         )
         return str(repo.download_artifacts("MLmodel", tmp))  # type: ignore[no-untyped-call]
 

@@ -157,7 +157,8 @@ class DatabricksRegistry(pulumi.ComponentResource):
                 "model", m.full_name, m.grants, deployer=deployer, owner=m.owner
             )
             if m.aliases and deployer and m.owner and m.owner != deployer:
-                # Unity Catalog lets only the owner set an alias (FACTS.md section 3).
+                # Unity Catalog lets only the owner (or a metastore admin) set an alias:
+                # https://docs.databricks.com/api/uc-registered-models/v1/set-registered-model-alias
                 pulumi.log.warn(
                     f"stack {spec.stack!r}: model {m.name!r} is owned by {m.owner!r}, not the deployer "
                     f"{deployer!r}; setting its aliases fails unless the deployer belongs to that owner"

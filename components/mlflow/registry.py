@@ -30,6 +30,7 @@ from components.model_layout import child_options, model_metadata
 from components.spec import MlflowTarget, ModelSpec, PrincipalConfig, StackSpec, principal_of
 from provider import sdk
 from provider.auth.levels import level_for
+from provider.limits import alias_uri
 
 TYPE = "mrgov:mlflow:Registry"
 
@@ -156,7 +157,7 @@ class MlflowRegistry(pulumi.ComponentResource):
 
         self.model_names = pulumi.Output.from_input({m.name: m.full_name for m in spec.models})
         self.alias_uris = pulumi.Output.from_input(
-            {m.name: {a: f"models:/{m.full_name}@{a}" for a in m.aliases} for m in spec.models if m.aliases}
+            {m.name: {a: alias_uri(m.full_name, a) for a in m.aliases} for m in spec.models if m.aliases}
         )
         self.unmanaged_aliases = pulumi.Output.all(
             **{short: md.other_aliases for short, md in self.metadata.items()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from provider.limits import normalise_privilege
+
 LEVELS = ("READ", "USE", "EDIT", "MANAGE")
 """MLflow's positive levels, weakest first."""
 
@@ -29,7 +31,7 @@ def level_for(privileges: Iterable[str]) -> str:
 
     Raises ValueError naming any privilege with no MLflow meaning, and listing the known ones.
     """
-    privs = [p.strip().upper().replace(" ", "_") for p in privileges]
+    privs = [normalise_privilege(p) for p in privileges]
     unknown = sorted({p for p in privs if p not in PRIVILEGE_LEVELS})
     if unknown or not privs:
         raise ValueError(

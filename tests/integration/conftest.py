@@ -30,18 +30,22 @@ from pulumi.runtime.proto import provider_pb2 as proto
 from localdev.counting_proxy import CountingProxy
 from localdev.mlflow_server import Server
 from provider import VERSION
+from provider.auth.model_permissions import ModelPermissionsProps
+from provider.auth.role import RoleProps
 from provider.config import ProviderConfig
 from provider.declare import specs
+from provider.registry.model_metadata import ModelMetadataProps
+from provider.registry.registered_model import RegisteredModelProps
 from provider.registry.state import CACHE
 from provider.resources import RESOURCES
 from provider.schema import package_schema
 from provider.server import CleanServicer, MrgovProvider
 from provider.values import plain_map, property_map
 
-RM = "mrgov:registry:RegisteredModel"
-MM = "mrgov:registry:ModelMetadata"
-MP = "mrgov:auth:ModelPermissions"
-ROLE = "mrgov:auth:Role"
+RM = RegisteredModelProps.TOKEN
+MM = ModelMetadataProps.TOKEN
+MP = ModelPermissionsProps.TOKEN
+ROLE = RoleProps.TOKEN
 CONFIG_SECRETS = tuple(s.name for s in specs(ProviderConfig) if s.role.secret)
 
 
@@ -118,14 +122,14 @@ class Mrgov:
 
     def check_config(self, news: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
         """(checked config, the keys marked secret)."""
-        request = p.CheckRequest(urn("pulumi:providers:mrgov"), {}, property_map(news), b"")
+        request = p.CheckRequest(urn(ProviderConfig.TOKEN), {}, property_map(news), b"")
         resp = self._run(self.provider.check_config(request))
         assert not resp.failures, [(f.property, f.reason) for f in resp.failures]
         inputs = resp.inputs or {}
         return plain_map(inputs), {k for k, v in inputs.items() if v.is_secret}
 
     def diff_config(self, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
-        request = p.DiffRequest(urn("pulumi:providers:mrgov"), "", property_map(olds), property_map(news), [])
+        request = p.DiffRequest(urn(ProviderConfig.TOKEN), "", property_map(olds), property_map(news), [])
         resp = self._run(self.provider.diff_config(request))
         return {"changes": resp.changes, "replaces": resp.replaces, "diffs": resp.diffs}
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from provider.registry.deployment_job_link import DeploymentJobLinkProps
 from tests.integration.conftest import Mrgov
 from tests.integration.test_databricks_uc_contract import (
     TOKEN,
@@ -31,7 +32,7 @@ from tests.integration.test_databricks_uc_contract import uc_env as uc_env  # a 
 
 pytestmark = pytest.mark.integration
 
-LINK = "mrgov:registry:DeploymentJobLink"
+LINK = DeploymentJobLinkProps.TOKEN
 MODEL = "dev_catalog.gold_features.cost_anomaly_detector"
 UPDATE = f"{UC}/registered-models/update"
 

@@ -18,12 +18,13 @@ import pytest
 from mlflow import MlflowClient
 
 from localdev.mlflow_server import Server, start, stop
+from provider.events.webhook import WebhookProps
 from tests.integration.conftest import Mrgov
 from tests.webhooks import SERVER_ENV, Receiver, receiving, verify
 
 pytestmark = pytest.mark.integration
 
-HOOK = "mrgov:events:Webhook"
+HOOK = WebhookProps.TOKEN
 ALIAS_SET = "model_version_alias.created"
 
 

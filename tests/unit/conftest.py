@@ -23,12 +23,18 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from provider.auth.model_permissions import ModelPermissionsProps
+from provider.auth.role import RoleProps
+from provider.config import ProviderConfig
+from provider.registry.model_metadata import ModelMetadataProps
+from provider.registry.registered_model import RegisteredModelProps
+
 # The mrgov provider (provider/): its provider type and the resource types it serves.
-MRGOV_PROVIDER = "pulumi:providers:mrgov"
-MRGOV_MODEL = "mrgov:registry:RegisteredModel"
-MRGOV_METADATA = "mrgov:registry:ModelMetadata"
-MRGOV_PERMISSIONS = "mrgov:auth:ModelPermissions"
-MRGOV_ROLE = "mrgov:auth:Role"
+MRGOV_PROVIDER = ProviderConfig.TOKEN
+MRGOV_MODEL = RegisteredModelProps.TOKEN
+MRGOV_METADATA = ModelMetadataProps.TOKEN
+MRGOV_PERMISSIONS = ModelPermissionsProps.TOKEN
+MRGOV_ROLE = RoleProps.TOKEN
 MRGOV_TYPES = (MRGOV_MODEL, MRGOV_METADATA, MRGOV_PERMISSIONS, MRGOV_ROLE)
 
 

@@ -28,8 +28,8 @@ from provider.schema import package_schema
 from provider.server import MrgovProvider
 from provider.values import property_map
 
-HOOK = "mrgov:events:Webhook"
-LINK = "mrgov:registry:DeploymentJobLink"
+HOOK = WebhookProps.TOKEN
+LINK = DeploymentJobLinkProps.TOKEN
 NOWHERE = "http://127.0.0.1:9"
 
 

@@ -16,10 +16,12 @@ from components.databricks.registry import DatabricksRegistry, DatabricksRegistr
 from components.environment import Environment, EnvironmentArgs
 from components.spec import StackSpec, build, load_stack_file, mlflow_password, webhook_secrets
 from components.validate import ROOT
+from provider.events.webhook import WebhookProps
+from provider.registry.deployment_job_link import DeploymentJobLinkProps
 from tests.unit.conftest import MRGOV_METADATA, MRGOV_MODEL, MRGOV_PROVIDER, MockRun
 
-WEBHOOK = "mrgov:events:Webhook"
-LINK = "mrgov:registry:DeploymentJobLink"
+WEBHOOK = WebhookProps.TOKEN
+LINK = DeploymentJobLinkProps.TOKEN
 JOB = "databricks:index/job:Job"
 SECRET = "whsec-unit-test-0123456789"
 CAD = "cost_anomaly_detector"

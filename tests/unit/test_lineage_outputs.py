@@ -10,9 +10,9 @@ import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 
 from components.environment import Environment, EnvironmentArgs, export_outputs
-from components.lineage import version_uri
 from components.spec import build_from_files
 from components.validate import ROOT
+from provider.limits import version_uri
 from tests.unit.conftest import MRGOV_METADATA, EchoMocks, MockRun
 
 RUN = "4a027a447dbc417c9dbc7bf94682c1f8"

@@ -23,6 +23,7 @@ from localdev import migrate
 from localdev.migrate import MigrationError, Report, has_dynamic, migrate_deployment
 from provider.auth.model_permissions import ModelPermissionsProps
 from provider.auth.role import RoleProps
+from provider.config import ProviderConfig
 from provider.declare import Props, inputs_of, specs
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.registry.registered_model import RegisteredModelProps
@@ -37,9 +38,9 @@ STACK = f"{P}pulumi:pulumi:Stack::mrgov-local"
 ENV = f"{P}mrgov:index:Environment::registry"
 REG_T = "mrgov:index:Environment$mrgov:mlflow:Registry"
 REG = f"{P}{REG_T}::registry-mlflow"
-PROVIDER = f"{P}{REG_T}$pulumi:providers:mrgov::registry-mlflow-provider"
+PROVIDER = f"{P}{REG_T}${ProviderConfig.TOKEN}::registry-mlflow-provider"
 PROVIDER_REF = f"{PROVIDER}::{PROVIDER_ID}"
-MODEL_T = f"{REG_T}$mrgov:registry:RegisteredModel"
+MODEL_T = f"{REG_T}${RegisteredModelProps.TOKEN}"
 MODELS = ("cost_anomaly_detector", "budget_forecaster", "failure_predictor")
 ROLES = {
     "dashboards": "BI dashboards that read model outputs and metadata.",
@@ -92,7 +93,7 @@ def model_urn(model: str) -> str:
 
 
 def role_urn(role: str) -> str:
-    return f"{P}{REG_T}$mrgov:auth:Role::registry-mlflow-role-{role}"
+    return f"{P}{REG_T}${RoleProps.TOKEN}::registry-mlflow-role-{role}"
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ def expected_resources(exported: dict[str, Any]) -> list[dict[str, Any]]:
     new: list[dict[str, Any]] = [
         {
             "urn": PROVIDER,
-            "type": "pulumi:providers:mrgov",
+            "type": ProviderConfig.TOKEN,
             "custom": True,
             "id": PROVIDER_ID,
             "inputs": {"trackingUri": URL, "version": "0.2.0"},
@@ -162,7 +163,7 @@ def expected_resources(exported: dict[str, Any]) -> list[dict[str, Any]]:
         new.append(
             {
                 "urn": role_urn(role),
-                "type": "mrgov:auth:Role",
+                "type": RoleProps.TOKEN,
                 "custom": True,
                 "id": f"default/{role}",
                 "inputs": props,
@@ -180,7 +181,7 @@ def expected_resources(exported: dict[str, Any]) -> list[dict[str, Any]]:
         new.append(
             {
                 "urn": model_urn(model),
-                "type": "mrgov:registry:RegisteredModel",
+                "type": RegisteredModelProps.TOKEN,
                 "custom": True,
                 "id": full(model),
                 "inputs": inputs,
@@ -200,8 +201,8 @@ def expected_resources(exported: dict[str, Any]) -> list[dict[str, Any]]:
         }
         new.append(
             {
-                "urn": f"{P}{MODEL_T}$mrgov:registry:ModelMetadata::registry-mlflow-{model}-metadata",
-                "type": "mrgov:registry:ModelMetadata",
+                "urn": f"{P}{MODEL_T}${ModelMetadataProps.TOKEN}::registry-mlflow-{model}-metadata",
+                "type": ModelMetadataProps.TOKEN,
                 "custom": True,
                 "id": full(model),
                 "inputs": metadata,
@@ -216,8 +217,8 @@ def expected_resources(exported: dict[str, Any]) -> list[dict[str, Any]]:
         permissions = {"model": full(model), "users": {}, "roles": GRANTS, "workspace": "default"}
         new.append(
             {
-                "urn": f"{P}{MODEL_T}$mrgov:auth:ModelPermissions::registry-mlflow-{model}-permissions",
-                "type": "mrgov:auth:ModelPermissions",
+                "urn": f"{P}{MODEL_T}${ModelPermissionsProps.TOKEN}::registry-mlflow-{model}-permissions",
+                "type": ModelPermissionsProps.TOKEN,
                 "custom": True,
                 "id": full(model),
                 "inputs": permissions,
@@ -254,19 +255,13 @@ def test_no_dynamic_type_provider_key_or_old_property_name_remains(migrated: dic
 
 
 @pytest.mark.parametrize(
-    ("token", "props"),
-    [
-        ("mrgov:registry:RegisteredModel", RegisteredModelProps),
-        ("mrgov:registry:ModelMetadata", ModelMetadataProps),
-        ("mrgov:auth:ModelPermissions", ModelPermissionsProps),
-        ("mrgov:auth:Role", RoleProps),
-    ],
+    "props", [RegisteredModelProps, ModelMetadataProps, ModelPermissionsProps, RoleProps]
 )
 def test_property_names_are_the_providers_declared_wire_names(
-    migrated: dict[str, Any], token: str, props: type[Props]
+    migrated: dict[str, Any], props: type[Props]
 ) -> None:
-    assert token == props.TOKEN
-    found = [r for r in resources(migrated) if r["type"] == token]
+    # The tokens themselves are pinned in test_provider_schema.py.
+    found = [r for r in resources(migrated) if r["type"] == props.TOKEN]
     assert found
     for r in found:
         assert set(r["inputs"]) == {s.name for s in inputs_of(props)}, r["urn"]
@@ -310,7 +305,7 @@ def test_timestamps_and_flags_are_kept(exported: dict[str, Any], migrated: dict[
     model = new[model_urn("budget_forecaster")]
     assert (model["created"], model["modified"]) == (old["created"], old["modified"])
     children = [r for r in resources(exported) if r.get("parent") == old["urn"]]
-    meta = new[f"{P}{MODEL_T}$mrgov:registry:ModelMetadata::registry-mlflow-budget_forecaster-metadata"]
+    meta = new[f"{P}{MODEL_T}${ModelMetadataProps.TOKEN}::registry-mlflow-budget_forecaster-metadata"]
     feeding = [c for c in children if not c["type"].endswith("Permission")]
     assert meta["created"] == min(c["created"] for c in feeding)
     assert meta["modified"] == max(c["modified"] for c in feeding)
@@ -332,7 +327,7 @@ def test_a_model_without_children_still_gets_its_metadata_and_no_permissions(
     model = old_model(state, "failure_predictor")
     state["deployment"]["resources"] = [r for r in resources(state) if r.get("parent") != model["urn"]]
     out = by_urn(migrate_deployment(state, provider_inputs={"trackingUri": URL}, provider_id=PROVIDER_ID))
-    meta = out[f"{P}{MODEL_T}$mrgov:registry:ModelMetadata::registry-mlflow-failure_predictor-metadata"]
+    meta = out[f"{P}{MODEL_T}${ModelMetadataProps.TOKEN}::registry-mlflow-failure_predictor-metadata"]
     empty = {"model": full("failure_predictor"), "tags": {}, "aliases": {}, "versionDescriptions": {},
              "versionTags": {}, **NO_LIFECYCLE}  # fmt: skip
     unread = {"otherAliases": {}, "latestVersion": "", "lineage": {}}
@@ -348,7 +343,7 @@ def test_aliases_set_by_others_become_other_aliases(exported: dict[str, Any]) ->
         "Champion": "2",
     }
     out = by_urn(migrate_deployment(state, provider_inputs={"trackingUri": URL}, provider_id=PROVIDER_ID))
-    meta = out[f"{P}{MODEL_T}$mrgov:registry:ModelMetadata::registry-mlflow-cost_anomaly_detector-metadata"]
+    meta = out[f"{P}{MODEL_T}${ModelMetadataProps.TOKEN}::registry-mlflow-cost_anomaly_detector-metadata"]
     assert meta["outputs"]["otherAliases"] == {"Challenger": "3"}
     assert out[model_urn("cost_anomaly_detector")]["outputs"]["registryAliases"] == {
         "Challenger": "3",
@@ -361,7 +356,7 @@ def test_users_and_roles_are_split_by_principal_kind(exported: dict[str, Any]) -
     grant = next(r for r in resources(state) if r["urn"].endswith("budget_forecaster-grant-dashboards"))
     grant["inputs"].update(principal_kind="user", principal="alice", level="manage")
     out = by_urn(migrate_deployment(state, provider_inputs={"trackingUri": URL}, provider_id=PROVIDER_ID))
-    perms = out[f"{P}{MODEL_T}$mrgov:auth:ModelPermissions::registry-mlflow-budget_forecaster-permissions"]
+    perms = out[f"{P}{MODEL_T}${ModelPermissionsProps.TOKEN}::registry-mlflow-budget_forecaster-permissions"]
     assert perms["inputs"]["users"] == {"alice": "MANAGE"}
     assert perms["inputs"]["roles"] == {"inference_jobs": "READ", "ml_engineers": "EDIT"}
 

@@ -19,10 +19,16 @@ from pulumi.provider.experimental import provider as p
 from pulumi.provider.experimental.property_value import Computed, PropertyValue
 
 from provider import VERSION, sdk
-from provider.config import Connection
+from provider.auth.model_permissions import ModelPermissionsProps
+from provider.auth.role import RoleProps
+from provider.config import Connection, ProviderConfig
 from provider.declare import camel, diff_of, parse, specs, type_schema
 from provider.docs import reference
+from provider.events.webhook import WebhookProps
+from provider.registry.deployment_job_link import DeploymentJobLinkProps
+from provider.registry.gates import Gate
 from provider.registry.model_metadata import ModelMetadataProps
+from provider.registry.registered_model import RegisteredModelProps
 from provider.resources import RESOURCES
 from provider.schema import package_schema
 from provider.server import MrgovProvider
@@ -30,12 +36,12 @@ from provider.values import property_map
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_CLASSES: dict[str, type[pulumi.CustomResource]] = {
-    "mrgov:registry:RegisteredModel": sdk.RegisteredModel,
-    "mrgov:registry:ModelMetadata": sdk.ModelMetadata,
-    "mrgov:auth:ModelPermissions": sdk.ModelPermissions,
-    "mrgov:auth:Role": sdk.Role,
-    "mrgov:events:Webhook": sdk.Webhook,
-    "mrgov:registry:DeploymentJobLink": sdk.DeploymentJobLink,
+    RegisteredModelProps.TOKEN: sdk.RegisteredModel,
+    ModelMetadataProps.TOKEN: sdk.ModelMetadata,
+    ModelPermissionsProps.TOKEN: sdk.ModelPermissions,
+    RoleProps.TOKEN: sdk.Role,
+    WebhookProps.TOKEN: sdk.Webhook,
+    DeploymentJobLinkProps.TOKEN: sdk.DeploymentJobLink,
 }
 
 
@@ -137,7 +143,7 @@ def _provider() -> MrgovProvider:
 
 
 def test_check_with_values_not_known_yet_reads_nothing_and_passes() -> None:
-    urn = "urn:pulumi:s::p::mrgov:registry:ModelMetadata::m"
+    urn = f"urn:pulumi:s::p::{ModelMetadataProps.TOKEN}::m"
     news = {
         "model": PropertyValue("c.s.m"),
         "aliases": PropertyValue({"Production": PropertyValue.computed()}),
@@ -147,7 +153,7 @@ def test_check_with_values_not_known_yet_reads_nothing_and_passes() -> None:
 
 
 def test_check_refuses_reserved_aliases_before_any_read() -> None:
-    urn = "urn:pulumi:s::p::mrgov:registry:ModelMetadata::m"
+    urn = f"urn:pulumi:s::p::{ModelMetadataProps.TOKEN}::m"
     news = property_map({"model": "c.s.m", "aliases": {"latest": "1"}})
     result = asyncio.run(_provider().check(p.CheckRequest(urn, {}, news, b"")))
     assert [(f.property, f.reason) for f in result.failures or []] == [
@@ -210,3 +216,29 @@ def test_sdk_outputs_read_back_by_python_name_nested_types_rebuilt(mock_program:
         return {"gates": meta.gates}
 
     assert mock_program(program).outputs["gates"] == {"Production": gate}
+
+
+def test_the_type_tokens_are_the_ones_states_and_programs_name() -> None:
+    # The one place the tokens are written out. Everything else uses the declarations' TOKENs, but
+    # states, policy packs and programs in other languages name resources by these strings: a rename
+    # needs `aliases=` and a state migration (localdev/migrate.py), not an edit of a TOKEN.
+    declared = (
+        ProviderConfig,
+        RegisteredModelProps,
+        ModelMetadataProps,
+        ModelPermissionsProps,
+        RoleProps,
+        WebhookProps,
+        DeploymentJobLinkProps,
+        Gate,
+    )
+    assert [d.TOKEN for d in declared] == [
+        "pulumi:providers:mrgov",
+        "mrgov:registry:RegisteredModel",
+        "mrgov:registry:ModelMetadata",
+        "mrgov:auth:ModelPermissions",
+        "mrgov:auth:Role",
+        "mrgov:events:Webhook",
+        "mrgov:registry:DeploymentJobLink",
+        "mrgov:registry:Gate",
+    ]

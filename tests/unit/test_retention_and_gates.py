@@ -170,12 +170,12 @@ def test_gate_problems() -> None:
 # ---------------------------------------------------------------------------------------- declarations
 def test_a_gate_is_a_schema_type_referenced_by_the_metadata() -> None:
     schema = package_schema()
-    gate = schema["types"]["mrgov:registry:Gate"]
+    gate = schema["types"][Gate.TOKEN]
     assert gate["type"] == "object" and gate["required"] == ["metric"]
     assert set(gate["properties"]) == {"metric", "higherIsBetter", "against", "minDelta", "min", "max"}
     assert gate["properties"]["minDelta"]["type"] == "number"
-    gates = schema["resources"]["mrgov:registry:ModelMetadata"]["inputProperties"]["gates"]
-    assert gates["additionalProperties"] == {"$ref": "#/types/mrgov:registry:Gate"}
+    gates = schema["resources"][ModelMetadataProps.TOKEN]["inputProperties"]["gates"]
+    assert gates["additionalProperties"] == {"$ref": f"#/types/{Gate.TOKEN}"}
 
 
 def test_gates_parse_recursively_with_key_paths() -> None:
@@ -217,7 +217,7 @@ def _provider() -> MrgovProvider:
     return provider
 
 
-URN = "urn:pulumi:s::p::mrgov:registry:ModelMetadata::m"
+URN = f"urn:pulumi:s::p::{ModelMetadataProps.TOKEN}::m"
 
 
 def _check(news: dict[str, object]) -> list[tuple[str, str]]:

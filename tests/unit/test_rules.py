@@ -15,6 +15,7 @@ import pytest
 
 from components import rules
 from components.spec import SpecError, StackSpec, build, merge
+from provider import limits
 from provider.events.limits import WEBHOOK_EVENTS
 
 TAGS = {"domain": "cost", "algorithm": "isolation_forest", "model_type": "anomaly_detection"}
@@ -901,10 +902,15 @@ def test_privilege_problem(securable: rules.Securable, privilege: str, ok: bool)
         ("v1a", True),
         ("", False),
         ("prod alias", False),
+        ("a" * 256, False),
+        ("prod.b", False),
+        ("café", True),  # MLflow's `[\w\-]` takes any letter, as Python's `\w` does
     ],
 )
 def test_alias_problem(alias: str, ok: bool) -> None:
     assert (rules.alias_problem(alias) is None) is ok
+    # One rule: the provider's check (provider/limits.py) refuses exactly what the spec refuses.
+    assert (limits.alias_problem(alias) is None) is ok
 
 
 @pytest.mark.parametrize(
