@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -271,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(args.child, args.n[0])))
         return 0
 
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     rows = []
     print("Program evaluation under mocks (Databricks target), median of fresh processes")
     print(f"{'N':>5} {'variant':>12} {'eval s':>8} {'CPU s':>7} {'spec s':>7} {'total s':>8} {'peak MB':>8} "
@@ -346,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         }
     print(f"growth exponents (y ~ N^k between smallest and largest N): {growth}")
     print(f"goals: {goals}")
-    path = write_result("program_eval", {"rows": rows, "growth_exponent": growth, "goals": goals})
+    path = write_result(
+        "program_eval", {"rows": rows, "growth_exponent": growth, "goals": goals}, load_at_start=load_at_start
+    )
     print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
