@@ -68,6 +68,9 @@ from localdev import mlflow_server
 from localdev.counting_proxy import CountingProxy
 
 SIZES = (50, 200, 1000)
+# Per child process: at N = 1000 a sequential floor takes about 20 minutes and a first `up` or
+# `destroy` on the file backend may take an hour (docs/benchmarks.md, section 2), more on a busy machine.
+STEP_TIMEOUT = 4 * 3600
 AUTH_CACHE_TTL = 600
 
 
@@ -120,7 +123,7 @@ def make_template(n: int, data: Path, creds: Secrets, auth_cache: bool) -> float
     with server(data, creds, auth_cache) as srv:
         proc = subprocess.run(
             [sys.executable, "-m", "bench.engine", "--template", srv.url, "--n", str(n)],
-            cwd=ROOT, env={**os.environ, **client_env(srv)}, capture_output=True, text=True, timeout=1800,
+            cwd=ROOT, env={**os.environ, **client_env(srv)}, capture_output=True, text=True, timeout=STEP_TIMEOUT,
         )  # fmt: skip
         if proc.returncode != 0:
             raise RuntimeError(f"template N={n} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
@@ -368,7 +371,7 @@ def run_floor(phase: str, proxy: CountingProxy, n: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "bench.engine", "--floor", phase, proxy.url, "--n", str(n)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -409,7 +412,7 @@ class Stack:
             if cpu is not None:
                 cpu.start(proc.pid)
             try:
-                stdout, stderr = proc.communicate(timeout=3600)
+                stdout, stderr = proc.communicate(timeout=STEP_TIMEOUT)
             finally:
                 if cpu is not None:
                     cpu.stop()
