@@ -123,7 +123,8 @@ def make_template(n: int, data: Path, creds: Secrets, auth_cache: bool) -> float
     with server(data, creds, auth_cache) as srv:
         proc = subprocess.run(
             [sys.executable, "-m", "bench.engine", "--template", srv.url, "--n", str(n)],
-            cwd=ROOT, env={**os.environ, **client_env(srv)}, capture_output=True, text=True, timeout=STEP_TIMEOUT,
+            cwd=ROOT, env={**os.environ, **client_env(srv)}, capture_output=True, text=True,
+            timeout=STEP_TIMEOUT,
         )  # fmt: skip
         if proc.returncode != 0:
             raise RuntimeError(f"template N={n} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}")
