@@ -76,8 +76,8 @@ lint: venv
 	$(PY) -m mypy
 
 .PHONY: bench
-BENCH_N ?= 50 200
-bench: venv engine ## Benchmarks, not part of test (BENCH_N="50 200": engine sizes); JSON in bench/results/
+BENCH_N ?= 50 200 1000
+bench: venv engine ## Benchmarks, not part of test (BENCH_N="50 200 1000": engine sizes); JSON in bench/results/
 	$(PY) -m bench.program_eval
 	$(PY) -m bench.provider
 	$(PY) -m bench.engine --n $(BENCH_N)

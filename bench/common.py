@@ -127,11 +127,19 @@ def _git_commit() -> str:
     return out.stdout.strip()
 
 
-def write_result(name: str, data: dict[str, Any]) -> Path:
-    """Write `bench/results/<name>.json` (git-ignored) and return its path."""
+def write_result(name: str, data: dict[str, Any], load_at_start: list[float] | None = None) -> Path:
+    """Write `bench/results/<name>.json` (git-ignored) and return its path.
+
+    `load_at_start`: the load average when the run began (`os.getloadavg()`); without it the figure
+    is taken now, at the end of the run, and `load_average_at_end` says the same.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, sort_keys=False) + "\n")
+    facts = machine()
+    facts["load_average_at_end"] = facts["load_average_at_start"]
+    if load_at_start is not None:
+        facts["load_average_at_start"] = load_at_start
+    path.write_text(json.dumps({"machine": facts, **data}, indent=2, sort_keys=False) + "\n")
     return path
 
 

@@ -1,15 +1,21 @@
-"""Render the latest results in bench/results/*.json as the Markdown tables of docs/benchmarks.md.
+"""Render the latest results in bench/results/*.json as the Markdown tables of docs/benchmarks.md,
+and draw docs/bench-engine.png from the engine results.
 
-Run after the benchmarks: `python -m bench.report` prints the tables; paste them into the doc.
+Run after the benchmarks: `python -m bench.report` prints the tables (paste them into the doc) and
+writes the plot: wall time against N for each command, the stack against both floors, log axes.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS
+from bench.common import RESULTS, ROOT
+
+PLOT = ROOT / "docs" / "bench-engine.png"
+PAIRS = (("first_up", "apply"), ("noop_up", "read"), ("refresh", "read"), ("destroy", "destroy"))
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -44,19 +50,26 @@ def _db(row: dict[str, Any]) -> str:
 
 def engine_table(data: dict[str, Any]) -> str:
     lines = [
-        "| server | N | command | stack s | floor s | ratio | requests/model (stack / floor) | writes "
-        "| 4xx | checkpoint KB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | N | command | stack s | floor s (sequential / parallel) | ratio (seq / par) "
+        "| requests/model (stack / floor) | writes | 4xx | checkpoint KB | checkpoint writes, MB "
+        "| shares: server, engine CPU, program CPU, provider CPU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    pairs = (("first_up", "apply"), ("noop_up", "read"), ("refresh", "read"), ("destroy", "destroy"))
     for r in data["rows"]:
-        for label, floor_phase in pairs:
+        for label, floor_phase in PAIRS:
             s, f = r["stack"][label], r["floor"][floor_phase]
+            par = r["floor"].get(f"{floor_phase}_parallel", f)
+            sh = r.get("shares", {}).get(label, {})
+            share = ", ".join(
+                f"{sh.get(k, 0):.2f}" for k in ("server", "engine_cpu", "program_cpu", "provider_cpu")
+            )
             lines.append(
                 f"| {_db(r)} | {r['n']} | {label.replace('_', ' ')} | {s['wall_s']:.1f} "
-                f"| {f['wall_s']:.1f} ({floor_phase}) | {s['wall_s'] / f['wall_s']:.2f} "
+                f"| {f['wall_s']:.1f} / {par['wall_s']:.1f} ({floor_phase}) "
+                f"| {s['wall_s'] / f['wall_s']:.2f} / {s['wall_s'] / par['wall_s']:.2f} "
                 f"| {s['requests_per_model']:.2f} / {f['requests_per_model']:.2f} "
-                f"| {s['writes']} | {s['errors_4xx_5xx']} | {s['state_bytes'] / 1024:.0f} |"
+                f"| {s['writes']} | {s['errors_4xx_5xx']} | {s['state_bytes'] / 1024:.0f} "
+                f"| {s.get('checkpoint_writes', 0)}, {s.get('checkpoint_bytes', 0) / 2**20:.1f} | {share} |"
             )
         floor_apply = r["floor"]["apply"]["wall_s"]
         for label, s in r.get("settings", {}).items():
@@ -64,7 +77,7 @@ def engine_table(data: dict[str, Any]) -> str:
                 f"| {_db(r)} | {r['n']} | first up, {label.replace('_', ' ')} | {s['wall_s']:.1f} "
                 f"| {floor_apply:.1f} (apply) | {s['wall_s'] / floor_apply:.2f} "
                 f"| {s['requests_per_model']:.2f} | {s['writes']} | {s['errors_4xx_5xx']} "
-                f"| {s['state_bytes'] / 1024:.0f} |"
+                f"| {s['state_bytes'] / 1024:.0f} | | |"
             )
     return "\n".join(lines)
 
@@ -161,6 +174,47 @@ def provider_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def engine_plot(data: dict[str, Any], path: Path = PLOT) -> Path:
+    """Wall time against N, one panel per command: the stack and both floors, per server, log axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to a file
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
+    dbs = list(dict.fromkeys(_db(r) for r in data["rows"]))
+    for ax, (label, phase) in zip(axes.flat, PAIRS, strict=True):
+        for db, style in zip(dbs, ("-", "--", ":"), strict=False):
+            rows = sorted((r for r in data["rows"] if _db(r) == db), key=lambda r: r["n"])
+            ns = [r["n"] for r in rows]
+            suffix = f" ({db})" if len(dbs) > 1 else ""
+            lines = (
+                ("stack", [r["stack"][label]["wall_s"] for r in rows], "o", "C0"),
+                (f"{phase} floor, sequential", [r["floor"][phase]["wall_s"] for r in rows], "s", "C1"),
+                (
+                    f"{phase} floor, parallel",
+                    [r["floor"].get(f"{phase}_parallel", r["floor"][phase])["wall_s"] for r in rows],
+                    "^",
+                    "C2",
+                ),
+            )
+            for text, ys, marker, color in lines:
+                ax.plot(ns, ys, style, marker=marker, color=color, label=text + suffix)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(label.replace("_", " "))
+        ax.set_xlabel("models (N)")
+        ax.set_ylabel("wall time, s")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    m = data["machine"]
+    fig.suptitle(f"bench.engine: the real engine against two floors ({m['date']}, commit {m['git_commit']})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main() -> int:
     for name, render in (
         ("program_eval", program_table),
@@ -179,6 +233,9 @@ def main() -> int:
         if name == "engine" and len({_db(r) for r in data["rows"]}) > 1:
             print(f"\n{servers_table(data)}")
         print(f"\ngrowth: {data.get('growth_exponent')}\ngoals: {data.get('goals')}\n")
+    engine = _load("engine")
+    if engine is not None and all("apply_parallel" in r["floor"] for r in engine["rows"]):
+        print(f"wrote {engine_plot(engine).relative_to(ROOT)}")
     return 0
 
 

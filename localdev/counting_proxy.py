@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,8 @@ class Recorded:
     method: str
     path: str
     status: int
+    started: float = 0.0  # time.perf_counter() when the proxy got the request
+    elapsed_s: float = 0.0  # until the server's whole response was read: the server's share of it
 
     @property
     def is_write(self) -> bool:
@@ -62,6 +65,22 @@ class CountingProxy:
         with self._lock:
             return Counter(f"{r.method} {r.path.split('?', 1)[0]}" for r in self.requests)
 
+    def server_time(self) -> tuple[float, float]:
+        """(sum of request latencies, time with at least one request in flight), in seconds.
+
+        Both are measured at the proxy, from a request's arrival to the server's whole response: the
+        second is the wall time a client spent waiting on the server, however many requests it had out.
+        """
+        with self._lock:
+            spans = sorted((r.started, r.started + r.elapsed_s) for r in self.requests)
+        total = sum(end - start for start, end in spans)
+        busy, edge = 0.0, float("-inf")
+        for start, end in spans:
+            if end > edge:
+                busy += end - max(start, edge)
+                edge = end
+        return total, busy
+
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
@@ -77,6 +96,7 @@ class CountingProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+                started = time.perf_counter()
                 conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=120)
                 try:
                     conn.request(self.command, self.path, body=body, headers=headers)
@@ -84,13 +104,16 @@ class CountingProxy:
                     data = resp.read()
                 except OSError as exc:
                     with proxy._lock:  # a dead server still saw an attempt: count it
-                        proxy.requests.append(Recorded(self.command, self.path, 502))
+                        proxy.requests.append(
+                            Recorded(self.command, self.path, 502, started, time.perf_counter() - started)
+                        )
                     self.send_error(502, f"upstream unreachable: {exc}")
                     return
                 finally:
                     conn.close()
+                elapsed = time.perf_counter() - started
                 with proxy._lock:
-                    proxy.requests.append(Recorded(self.command, self.path, resp.status))
+                    proxy.requests.append(Recorded(self.command, self.path, resp.status, started, elapsed))
                 self.send_response(resp.status)
                 for key, value in resp.getheaders():
                     if key.lower() not in _HOP_HEADERS and key.lower() != "content-length":
