@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from components.aliases import PRODUCTION_ALIAS as PRODUCTION_ALIAS  # re-exported: its old home
 from provider.events.limits import (
     WEBHOOK_EVENTS,
     WEBHOOK_STATUSES,
@@ -26,7 +27,7 @@ from provider.events.limits import (
 from provider.limits import RESERVED_VERSION_TAGS
 
 if TYPE_CHECKING:
-    from components.spec import GrantConfig, StackConfig
+    from components.spec.document import GrantConfig, StackConfig
 
 Severity = Literal["mandatory", "advisory"]
 Securable = Literal["catalog", "schema", "model"]
@@ -87,7 +88,6 @@ TAG_VALUE_MAX = 1000
 TAGS_MAX = 50
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
-PRODUCTION_ALIAS = "Production"
 CREDENTIAL_KEYS = frozenset({"password", "token", "secret", "clientsecret", "accesstoken", "apikey"})
 
 
