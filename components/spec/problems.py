@@ -15,7 +15,7 @@ from pulumi.errors import RunError
 from pydantic import BaseModel, ValidationError
 
 from components import rules
-from components.spec.document import NAMESPACE, SHARED_FILE, Path_, StackConfig
+from components.spec.document import NAMESPACE, SHARED_FILE, Path_, StackConfig, Target
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def _explain(err: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[Path_, str, 
     elif kind == "union_tag_invalid":
         msg = f"unknown kind {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
     elif kind == "union_tag_not_found":
-        msg = "kind is required; allowed: 'mlflow', 'databricks'"
+        msg = f"kind is required; allowed: {target_kinds()}"
     elif kind == "literal_error":
         msg = f"got {err.get('input')!r}; allowed: {ctx.get('expected')}"
     elif kind in ("model_attributes_type", "model_type", "dict_type"):
@@ -261,6 +261,15 @@ def _set(doc: dict[str, Any], path: Path_, value: Any) -> None:
         node[str(last)] = value
     elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
         node[last] = value
+
+
+def target_kinds() -> str:
+    """The target kinds the document takes (`'mlflow', 'databricks'`), as the messages list them.
+
+    Read from the `Target` union, whose members are the config side of components/targets.py's table
+    (a unit test keeps the two equal); the spec cannot import that table, which imports the spec.
+    """
+    return ", ".join(repr(_tag_of(m)) for m in _union_members(Target))
 
 
 def _unwrap(tp: Any) -> Any:
