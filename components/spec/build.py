@@ -15,18 +15,25 @@ from components.rules import Violation
 from components.spec.document import NAMESPACE, MlflowTarget
 from components.spec.load import (
     CONFIG_KEYS,
-    _drop_nulls,
-    _normalise,
-    _ours,
-    _stringify_keys,
     decode_config,
+    drop_nulls,
+    is_ours,
     load_shared,
     load_stack_file,
     merge,
+    normalise,
+    stringify_keys,
 )
 from components.spec.model import StackSpec
-from components.spec.problems import Problem, SpecError, _drop, _Sources, _touches, _validate
-from components.spec.resolve import _resolve, _with_events
+from components.spec.problems import (
+    Problem,
+    Sources,
+    SpecError,
+    drop_path,
+    touches_patched,
+    validate_document,
+)
+from components.spec.resolve import resolve_spec, with_events
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -48,27 +55,27 @@ def build(
     password key it names really is a secret. Raises SpecError listing every mandatory problem; advisory
     ones come back in `StackSpec.warnings`. Needs no Pulumi runtime.
     """
-    stack_doc = _stringify_keys(
-        _normalise({k.split(":", 1)[1] if ":" in k else k: v for k, v in raw.items() if _ours(k)})
+    stack_doc = stringify_keys(
+        normalise({k.split(":", 1)[1] if ":" in k else k: v for k, v in raw.items() if is_ours(k)})
     )
-    shared_doc = _stringify_keys(
-        _normalise(shared if shared is not None else load_shared(project_dir) if project_dir else {})
+    shared_doc = stringify_keys(
+        normalise(shared if shared is not None else load_shared(project_dir) if project_dir else {})
     )
-    sources = _Sources(stack, stack_doc, shared_doc)
+    sources = Sources(stack, stack_doc, shared_doc)
     doc: dict[str, Any] = merge(shared_doc, stack_doc, keep_nulls=True)
     # Defaults every model inherits; a model's own keys win (mappings merge, lists replace).
-    defaults = _drop_nulls(doc.pop("modelDefaults", None) or {})
+    defaults = drop_nulls(doc.pop("modelDefaults", None) or {})
     if isinstance(doc.get("models"), Mapping):
         doc["models"] = {
             name: merge(defaults, m) if isinstance(m, Mapping) else m for name, m in doc["models"].items()
         }
-    doc = _drop_nulls(doc)
+    doc = drop_nulls(doc)
     doc.setdefault("environment", stack)
 
     violations: list[Violation] = list(rules.check_raw(doc, secret_keys))
     for v in violations:
-        _drop(doc, v.path)  # reported already; keep pydantic from repeating it as "unknown key"
-    cfg, structural = _validate(doc)
+        drop_path(doc, v.path)  # reported already; keep pydantic from repeating it as "unknown key"
+    cfg, structural = validate_document(doc)
     problems: list[Problem] = []
     for path, msg in structural:
         file, key = sources.locate(path)
@@ -76,7 +83,9 @@ def build(
     if cfg is not None:
         # Rules see a patched document when the structure was bad; what they say about patched parts
         # would only repeat the structural error, so it is left out.
-        violations += [v for v in rules.evaluate(cfg) if not _touches(v.path, [p for p, _ in structural])]
+        violations += [
+            v for v in rules.evaluate(cfg) if not touches_patched(v.path, [p for p, _ in structural])
+        ]
     for v in violations:
         file, key = sources.locate(v.path)
         if v.written_in != "anywhere":
@@ -89,8 +98,8 @@ def build(
     if errors:
         raise SpecError(stack, errors)
     assert cfg is not None
-    return _with_events(
-        cfg, _resolve(stack, cfg, tuple(str(p) for p in problems if p.severity == "advisory"))
+    return with_events(
+        cfg, resolve_spec(stack, cfg, tuple(str(p) for p in problems if p.severity == "advisory"))
     )
 
 

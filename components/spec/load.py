@@ -84,7 +84,7 @@ def load_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
     }
 
 
-def _normalise(doc: Mapping[str, Any]) -> dict[str, Any]:
+def normalise(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Shorthands to their full form, so both sources merge key by key."""
     out = {str(k): v for k, v in doc.items()}
     if isinstance(out.get("catalog"), str):
@@ -115,25 +115,26 @@ def merge(base: Any, override: Any, *, keep_nulls: bool = False) -> Any:
     return override
 
 
-def _stringify_keys(value: Any) -> Any:
+def stringify_keys(value: Any) -> Any:
     # YAML reads `1:` as an int key; Pulumi config (JSON) always has text keys. One spelling for both.
     if isinstance(value, Mapping):
-        return {str(k): _stringify_keys(v) for k, v in value.items()}
+        return {str(k): stringify_keys(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_stringify_keys(v) for v in value]
+        return [stringify_keys(v) for v in value]
     return value
 
 
-def _drop_nulls(value: Any) -> Any:
+def drop_nulls(value: Any) -> Any:
     # After the merge a remaining `null` (say `owner: null` in registry.yaml) just means "not set".
     if isinstance(value, Mapping):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
+        return [drop_nulls(v) for v in value]
     return value
 
 
-def _ours(key: str) -> bool:
+def is_ours(key: str) -> bool:
+    """Is `key` one of this project's config keys (`mrgov:...`, or written without a namespace)?"""
     return ":" not in key or key.startswith(f"{NAMESPACE}:")
 
 

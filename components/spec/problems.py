@@ -54,7 +54,9 @@ class SpecError(ValueError, RunError):
 # Locating problems in the two files
 # --------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Sources:
+class Sources:
+    """The stack file and registry.yaml as written: where each key path of the merged document comes from."""
+
     stack: str
     stack_doc: Mapping[str, Any]
     shared_doc: Mapping[str, Any]
@@ -194,7 +196,7 @@ def _explain(err: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[Path_, str, 
 _PLACEHOLDER_TARGET = {"kind": "mlflow", "trackingUri": "http://placeholder.invalid"}
 
 
-def _validate(doc: Mapping[str, Any]) -> tuple[StackConfig | None, list[tuple[Path_, str]]]:
+def validate_document(doc: Mapping[str, Any]) -> tuple[StackConfig | None, list[tuple[Path_, str]]]:
     """Validate the document; on structural errors, patch the bad parts and validate again.
 
     The patched document is only used so the governance rules can still run and every problem of the
@@ -214,7 +216,7 @@ def _validate(doc: Mapping[str, Any]) -> tuple[StackConfig | None, list[tuple[Pa
     return None, found
 
 
-def _touches(path: Path_, patched: list[Path_]) -> bool:
+def touches_patched(path: Path_, patched: list[Path_]) -> bool:
     """Does a rule's finding concern a patched part: inside it, or the list item that holds it?"""
     for bad in patched:
         if path[: len(bad)] == bad:
@@ -244,7 +246,7 @@ def _patch(doc: dict[str, Any], path: Path_, kind: str, tp: Any) -> None:
         tp = _unwrap(tp)
         _set(doc, path, {} if isinstance(tp, type) and issubclass(tp, BaseModel) else "placeholder")
     else:
-        _drop(doc, path)  # a required key comes back as "missing" next round and gets a placeholder
+        drop_path(doc, path)  # a required key comes back as "missing" next round and gets a placeholder
 
 
 def _set(doc: dict[str, Any], path: Path_, value: Any) -> None:
@@ -298,7 +300,8 @@ def _tag_of(member: Any) -> str | None:
     return str(args[0]) if args else None
 
 
-def _drop(doc: dict[str, Any], path: Path_) -> None:
+def drop_path(doc: dict[str, Any], path: Path_) -> None:
+    """Remove the key at `path` from `doc`, if it is there."""
     if not path:
         return
     node: Any = doc

@@ -84,7 +84,8 @@ def _resolve_grants(
     )
 
 
-def _resolve(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSpec:
+def resolve_spec(stack: str, cfg: StackConfig, warnings: tuple[str, ...]) -> StackSpec:
+    """The resolved spec of a validated document (webhooks and deployment jobs: `with_events`)."""
     deployer = principal_of(cfg.deployer) if cfg.deployer is not None else None
     roles = {
         name: RoleSpec(
@@ -189,7 +190,7 @@ def _num(item: tuple[str, Any]) -> int:
 # --------------------------------------------------------------------------------------------------------
 # Registry events: the stack's webhooks (MLflow target), each model's deployment job (Databricks target)
 # --------------------------------------------------------------------------------------------------------
-def _with_events(cfg: StackConfig, spec: StackSpec) -> StackSpec:
+def with_events(cfg: StackConfig, spec: StackSpec) -> StackSpec:
     """`spec` with its webhooks and its models' deployment jobs, resolved from the validated document."""
     webhooks = tuple(
         WebhookSpec(
