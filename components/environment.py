@@ -1,4 +1,4 @@
-"""Environment: the top component of a stack. It picks the target from the spec and builds the registry.
+"""Environment: the top component of a stack. It builds the registry on the target its spec names.
 
 The program (`__main__.py`) stays a few lines: load the spec, build an Environment, export its outputs.
 Both targets expose the same outputs, so downstream jobs read them the same way through a
@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.databricks.registry import DatabricksRegistry, DatabricksRegistryArgs
-from components.mlflow.registry import MlflowRegistry, MlflowRegistryArgs, model_grants
-from components.mlflow.removal_guard import check_removals
-from components.spec import MlflowTarget, StackSpec
+from components.mlflow.target import mlflow_grants as mlflow_grants  # re-exported: its old home
+from components.spec import StackSpec
+from components.targets import target_for
 
 TYPE = "mrgov:index:Environment"
 
@@ -43,17 +42,6 @@ class EnvironmentArgs:
     mlflow_password: pulumi.Input[str] | None = None
     webhook_secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """The signing secret of each of the stack's webhooks (spec.webhook_secrets), Pulumi secrets."""
-
-
-def mlflow_grants(spec: StackSpec) -> dict[str, dict[str, list[str]]]:
-    """{model full name: {MLflow level: [principals]}}: who holds what on an MLflow target."""
-    out: dict[str, dict[str, list[str]]] = {}
-    for model in spec.models:
-        by_level: dict[str, list[str]] = {}
-        for (_, principal), level in model_grants(model).items():
-            by_level.setdefault(level, []).append(principal)
-        out[model.full_name] = {level: sorted(p) for level, p in sorted(by_level.items())}
-    return out
 
 
 def export_outputs(spec: StackSpec, env: Environment) -> None:
@@ -72,7 +60,7 @@ def export_outputs(spec: StackSpec, env: Environment) -> None:
 class Environment(pulumi.ComponentResource):
     """Everything one stack declares, on the target its spec names.
 
-    Child: `{name}-mlflow` (MlflowRegistry) or `{name}-databricks` (DatabricksRegistry).
+    Child: the target's registry (components/targets.py), `{name}-mlflow` or `{name}-databricks`.
     """
 
     model_names: pulumi.Output[dict[str, str]]
@@ -85,31 +73,12 @@ class Environment(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         spec = args.spec
-        if isinstance(spec.target, MlflowTarget):
-            # Before anything registers: dropping a model with versions must change nothing.
-            check_removals(spec.stack, spec.target.tracking_uri, [m.full_name for m in spec.models])
+        target = target_for(spec.target.kind)
+        target.before_registering(spec)
         super().__init__(TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        if isinstance(spec.target, MlflowTarget):
-            mlflow = MlflowRegistry(
-                f"{name}-mlflow",
-                MlflowRegistryArgs(
-                    spec=spec, password=args.mlflow_password, webhook_secrets=args.webhook_secrets
-                ),
-                child,
-            )
-            self.grants = pulumi.Output.from_input(mlflow_grants(spec))
-            self.adopted_models = mlflow.adopted_models
-            registry: MlflowRegistry | DatabricksRegistry = mlflow
-        else:
-            adopt = frozenset(m.name for m in spec.models if m.adopt)
-            databricks = DatabricksRegistry(
-                f"{name}-databricks", DatabricksRegistryArgs(spec=spec, adopt_models=adopt), child
-            )
-            self.grants = databricks.grants
-            # Databricks adopts by import (`adopt: true` per model), which the preview shows.
-            self.adopted_models = pulumi.Output.from_input(sorted(adopt))
-            registry = databricks
+        registry = target.registry(name, args, pulumi.ResourceOptions(parent=self))
+        self.grants = registry.grants
+        self.adopted_models = registry.adopted_models
         self.model_names = registry.model_names
         self.alias_uris = registry.alias_uris
         self.unmanaged_aliases = registry.unmanaged_aliases

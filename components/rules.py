@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from components.aliases import PRODUCTION_ALIAS as PRODUCTION_ALIAS  # re-exported: its old home
 from provider.events.limits import (
     WEBHOOK_EVENTS,
     WEBHOOK_STATUSES,
@@ -41,7 +42,7 @@ from provider.limits import (  # re-exported: components/spec.py calls rules.nor
 )
 
 if TYPE_CHECKING:
-    from components.spec import GrantConfig, StackConfig
+    from components.spec.document import GrantConfig, StackConfig
 
 Severity = Literal["mandatory", "advisory"]
 Securable = Literal["catalog", "schema", "model"]
@@ -97,7 +98,6 @@ VALID_PRIVILEGES: Mapping[Securable, frozenset[str]] = {
 }
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
-PRODUCTION_ALIAS = "Production"
 CREDENTIAL_KEYS = frozenset({"password", "token", "secret", "clientsecret", "accesstoken", "apikey"})
 
 

@@ -33,7 +33,7 @@ class RegisteredModelArgs:
 
     `aliases` maps alias -> version; `version_descriptions` maps version -> description;
     `version_tags` version -> tags; `archive`, `gates` and `overrides` are the model's retention, its
-    promotion gates by alias and their break-glass reasons (components/spec.py, provider/registry/).
+    promotion gates by alias and their break-glass reasons (components/spec/, provider/registry/).
     `adopt`: the model exists already (a training pipeline registered it); the stack imports it on the
     first `up` instead of failing on "already exists". The declared owner and comment must match the
     model's for that first `up` (Pulumi refuses an import whose inputs differ).

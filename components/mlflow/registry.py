@@ -27,7 +27,7 @@ import pulumi
 
 from components import lineage
 from components.model_layout import child_options, model_metadata
-from components.spec import MlflowTarget, ModelSpec, PrincipalConfig, StackSpec, principal_of
+from components.spec import MlflowTarget, ModelSpec, StackSpec
 from provider import sdk
 from provider.auth.levels import level_for
 from provider.limits import alias_uri
@@ -69,8 +69,7 @@ def model_grants(model: ModelSpec) -> dict[tuple[str, str], str]:
             out[(kind, grant.principal)] = level_for(grant.privileges)
         except ValueError as exc:
             raise ValueError(f"model {model.name!r}, grant to {grant.principal!r}: {exc}") from None
-    if model.owner:
-        owner = principal_of(PrincipalConfig(name=model.owner))  # the spec's own kind inference
+    if (owner := model.owner_principal) is not None:
         out[("role" if owner.kind == "group" else "user", owner.name)] = "MANAGE"
     return dict(sorted(out.items()))
 

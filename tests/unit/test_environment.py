@@ -255,6 +255,42 @@ def test_a_protected_stack_can_still_move_an_alias(mock_program: Callable[..., M
     }
 
 
+def test_a_protected_stacks_model_children_opt_out_of_the_models_protection(
+    mock_program: Callable[..., MockRun],
+) -> None:
+    run = deploy(mock_program, spec_of(protected_local))
+    for model in run.of_type(MRGOV_MODEL):
+        assert model.protect, model.name
+        metadata = run.by_name(f"{model.name}-metadata")
+        permissions = run.by_name(f"{model.name}-permissions")
+        # Pulumi gives a child its parent's `protect` unless the child says otherwise: each says False.
+        assert (metadata.parent, metadata.protect) == (model.urn, False)
+        assert (permissions.parent, permissions.protect) == (model.urn, False)
+        # The metadata (aliases, tags) goes with the model; grants are revoked one by one.
+        assert (metadata.deleted_with, permissions.deleted_with) == (model.urn, "")
+        assert model.urn in metadata.dependencies and model.urn in permissions.dependencies
+
+
+def test_a_protected_stack_can_still_remove_an_alias(mock_program: Callable[..., MockRun]) -> None:
+    def drop_champion(raw: dict[str, Any]) -> None:
+        protected_local(raw)
+        del raw["models"]["cost_anomaly_detector"]["aliases"]["Champion"]
+
+    before = {r.urn: r for r in deploy(mock_program, spec_of(protected_local)).registrations}
+    after = {r.urn: r for r in deploy(mock_program, spec_of(drop_champion)).registrations}
+    # Nothing leaves the stack (no protected resource would have to be deleted) ...
+    assert before.keys() == after.keys()
+    changed = [urn for urn in before if before[urn].inputs != after[urn].inputs]
+    assert [after[urn].name for urn in changed] == ["registry-mlflow-cost_anomaly_detector-metadata"]
+    (urn,) = changed
+    # ... and the alias goes by an update of the unprotected metadata, which drops it from the model.
+    assert (before[urn].inputs["aliases"], after[urn].inputs["aliases"]) == (
+        {"Champion": "2", "Production": "2"},
+        {"Production": "2"},
+    )
+    assert not after[urn].protect
+
+
 # ------------------------------------------------------------------------------------------------------
 # Outputs
 # ------------------------------------------------------------------------------------------------------

@@ -515,3 +515,18 @@ def test_docs_name_every_config_key_and_rule() -> None:
     assert not missing, f"docs/config.md does not document {missing}"
     rule_ids = [r.id for r in rules.RULES] + [r[0] for r in rules.RAW_RULES]
     assert not [r for r in rule_ids if f"`{r}`" not in doc]
+
+
+def test_a_models_owner_is_resolved_to_a_principal() -> None:
+    raw = load_stack_file(ROOT, "local")
+    raw["models"].setdefault("cost_anomaly_detector", {})["owner"] = "ml-platform"
+    raw["models"].setdefault("budget_forecaster", {})["owner"] = "ana@example.com"
+    spec = build("local", raw, ROOT)
+    # Components read the owner's kind from the spec; they never infer it themselves.
+    assert spec.model_by_name("cost_anomaly_detector").owner_principal == Principal(
+        name="ml-platform", kind="group"
+    )
+    assert spec.model_by_name("budget_forecaster").owner_principal == Principal(
+        name="ana@example.com", kind="user"
+    )
+    assert spec.model_by_name("failure_predictor").owner_principal is None
