@@ -36,9 +36,7 @@ from provider.limits import (
     UC_TAG_KEY_MAX,
     UC_TAG_VALUE_MAX,
     UC_TAGS_PER_OBJECT,
-)
-from provider.limits import (  # re-exported: components/spec.py calls rules.normalise_privilege
-    normalise_privilege as normalise_privilege,
+    normalise_privilege,
 )
 
 if TYPE_CHECKING:
@@ -735,7 +733,7 @@ TRIGGER_ALIASES_MAX = 10
 # as REQUIRED_PARAMETERS_CHANGED).
 DEPLOYMENT_JOB_PARAMETERS = ("model_name", "model_version")
 _CONFIG_KEY = re.compile(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+")
-_OUR_NAMESPACE = "mrgov"  # components.spec.NAMESPACE
+_OUR_NAMESPACE = "mrgov"  # components.spec.NAMESPACE (the spec package imports this module)
 _SECRET_HOW = "`pulumi config set --secret mrgov:deployHookSecret <value>`"
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.aliases import PRODUCTION_ALIAS
+from provider.limits import UC_SCHEME
 
 NAMESPACE = "mrgov"
 SHARED_FILE = "registry.yaml"
@@ -50,7 +51,7 @@ class DatabricksTarget(_Target):
     host: str | None = None
     profile: str | None = None
     # The MLflow registry URI for what the provider lacks (aliases, tags, version descriptions).
-    registry_uri: str = "databricks-uc"
+    registry_uri: str = UC_SCHEME
 
 
 Target = Annotated[MlflowTarget | DatabricksTarget, Field(discriminator="kind")]

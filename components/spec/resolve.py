@@ -29,6 +29,7 @@ from components.spec.model import (
     StackSpec,
     WebhookSpec,
 )
+from provider.limits import normalise_privilege
 
 # --------------------------------------------------------------------------------------------------------
 # Resolution
@@ -72,7 +73,7 @@ def _resolve_grants(
         ]
         for p in principals:
             acc.setdefault(p.name, (p.kind, set()))[1].update(
-                rules.normalise_privilege(x) for x in entry.privileges
+                normalise_privilege(x) for x in entry.privileges
             )
     if deployer is not None and deployer.name != owner:
         # Grants are authoritative per securable: without this the deployer would revoke its own MANAGE.
