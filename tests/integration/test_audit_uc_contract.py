@@ -16,14 +16,11 @@ As in the contract test, the server only checks what we send; it is no stand-in 
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -31,7 +28,8 @@ from components.audit.checklist import Options, evaluate
 from components.audit.readers import read_uc
 from components.audit.report import to_markdown
 from components.spec import build, load_stack_file
-from tests.integration.test_databricks_uc_contract import TOKEN, Request, uc_env  # noqa: F401 (fixture)
+from tests.integration.test_databricks_uc_contract import TOKEN, uc_env  # noqa: F401 (fixture)
+from tests.loopback import Request, serving
 
 pytestmark = pytest.mark.integration
 
@@ -146,56 +144,15 @@ def _run() -> dict[str, Any]:
     }
 
 
-def _handler(ws: Workspace) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode() if length else ""
-            parts = urlsplit(self.path)
-            request = Request(
-                self.command,
-                parts.path,
-                parse_qs(parts.query),
-                json.loads(raw) if raw else None,
-                self.headers.get("Authorization"),
-            )
-            with ws.lock:
-                ws.requests.append(request)
-                status, payload = ws.answer(request)
-            out = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header(
-                "Content-Type",
-                "application/octet-stream" if isinstance(payload, bytes) else "application/json",
-            )
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve  # noqa: N815
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def workspace(uc_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:  # noqa: F811
     ws = Workspace()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ws))
-    ws.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("DATABRICKS_HOST", ws.url)
-    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
-    monkeypatch.delenv("MLFLOW_ENABLE_UC_NATIVE_MODEL_REGISTRY", raising=False)
-    try:
+    with serving(ws) as url:
+        ws.url = url
+        monkeypatch.setenv("DATABRICKS_HOST", ws.url)
+        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+        monkeypatch.delenv("MLFLOW_ENABLE_UC_NATIVE_MODEL_REGISTRY", raising=False)
         yield ws
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _dev_with_one_model() -> Any:

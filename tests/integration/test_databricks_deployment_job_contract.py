@@ -10,10 +10,8 @@ and an empty id to disconnect (mlflow/mlflow#18488). The server remembers the li
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -25,10 +23,10 @@ from tests.integration.test_databricks_uc_contract import (
     UC,
     FakeUc,
     Request,
-    _handler,
     assert_no_token,
 )
 from tests.integration.test_databricks_uc_contract import uc_env as uc_env  # a fixture
+from tests.loopback import serving
 
 pytestmark = pytest.mark.integration
 
@@ -66,17 +64,10 @@ class FakeUcWithJobs(FakeUc):
 @pytest.fixture
 def fake(uc_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUcWithJobs]:
     served = FakeUcWithJobs()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(served))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("DATABRICKS_HOST", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
-    try:
+    with serving(served) as url:
+        monkeypatch.setenv("DATABRICKS_HOST", url)
+        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -23,29 +23,19 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.integration.conftest import MM, Mrgov
+from tests.loopback import Request, serving
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "dapi-contract-test-0123456789abcdef"  # fake; must never appear in outputs
 MODEL = "dev_catalog.gold_features.cost_anomaly_detector"
 UC = "/api/2.0/mlflow/unity-catalog"
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: dict[str, Any] | None
-    authorization: str | None
 
 
 @dataclass
@@ -116,83 +106,12 @@ class FakeUc:
         }
 
 
-def _handler(fake: FakeUc) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode() if length else ""
-            parts = urlsplit(self.path)
-            request = Request(
-                method=self.command,
-                path=parts.path,
-                query=parse_qs(parts.query),
-                body=json.loads(raw) if raw else None,
-                authorization=self.headers.get("Authorization"),
-            )
-            with fake.lock:
-                fake.requests.append(request)
-                # Anything else MLflow or the Databricks SDK asks first (host metadata, ...) gets `{}`.
-                status, payload = fake.answer(request)
-            out = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve  # noqa: N815 (http.server's names)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-def _handler(fake: FakeUc) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode() if length else ""
-            parts = urlsplit(self.path)
-            request = Request(
-                method=self.command,
-                path=parts.path,
-                query=parse_qs(parts.query),
-                body=json.loads(raw) if raw else None,
-                authorization=self.headers.get("Authorization"),
-            )
-            with fake.lock:
-                fake.requests.append(request)
-                # Anything else MLflow or the Databricks SDK asks first (host metadata, ...) gets `{}`.
-                status, payload = fake.answer(request)
-            out = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve  # noqa: N815 (http.server's names)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def loopback() -> Iterator[tuple[FakeUc, str]]:
     """The recording server on a free loopback port; yields it and its URL."""
     fake = FakeUc()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(fake) as url:
+        yield fake, url
 
 
 @pytest.fixture
