@@ -10,6 +10,9 @@ Through `MlflowClient`'s webhook API (`create_webhook`, `get_webhook`, `update_w
 server running the basic-auth app (`WEBHOOK_BEFORE_REQUEST_HANDLERS` in
 mlflow/server/auth/__init__.py).
 
+- Create adopts a webhook of the declared name that already exists (MLflow allows two of one name):
+  it is set to the declaration, secret included, so a create repeated after an interrupted `up`
+  leaves one webhook, not two. That costs one list request per create.
 - The id is the webhook id MLflow returns on create; import and refresh read the webhook from it,
   and a webhook deleted by hand is gone: refresh drops it.
 - An update sends only the changed fields; nothing is replaced (the id never changes).
@@ -155,8 +158,18 @@ class Webhook(Resource[WebhookProps]):
         return failures
 
     def create(self, conn: Connection, props: Hook) -> tuple[str, Hook]:
+        client = mlflow_client(conn)
+        # MLflow does not refuse a second webhook of the same name, so a create that ran before an
+        # interrupted `up` recorded it (or one under PULUMI_SKIP_CHECKPOINTS) would otherwise leave a
+        # duplicate: a webhook of the declared name is adopted and set to the declaration instead.
         try:
-            created = mlflow_client(conn).create_webhook(
+            existing = self._named(client, props.name)
+        except Exception as exc:  # noqa: BLE001 - _reraise raises it, or a clearer error
+            _reraise(exc, f"list webhooks on {conn.label}")
+        if existing is not None:
+            return self._adopt(conn, client, existing, props)
+        try:
+            created = client.create_webhook(
                 name=props.name,
                 url=props.url,
                 events=list(props.events),
@@ -167,6 +180,35 @@ class Webhook(Resource[WebhookProps]):
         except Exception as exc:  # noqa: BLE001 - _reraise raises it, or a clearer error
             _reraise(exc, f"create webhook {props.name!r} on {conn.label}")
         return str(created.webhook_id), _state(created, props.secret)
+
+    @staticmethod
+    def _named(client: Any, name: str) -> Any | None:
+        """The first webhook called `name` on the server, or None (every page is read)."""
+        token = None
+        while True:
+            page = client.list_webhooks(max_results=100, page_token=token)
+            for hook in page:
+                if hook.name == name:
+                    return hook
+            token = page.token
+            if not token:
+                return None
+
+    def _adopt(self, conn: Connection, client: Any, found: Any, props: Hook) -> tuple[str, Hook]:
+        """Set an existing webhook to the declaration; the secret is always sent (it cannot be read)."""
+        id_ = str(found.webhook_id)
+        held = _state(found, None)
+        changed: dict[str, Any] = {
+            attr: getattr(props, attr)
+            for attr in ("url", "events", "description", "status")
+            if getattr(props, attr) != getattr(held, attr)
+        }
+        changed["secret"] = props.secret or ""  # MLflow keeps the old secret when none is sent
+        try:
+            updated = client.update_webhook(id_, **changed)
+        except Exception as exc:  # noqa: BLE001 - _reraise raises it, or a clearer error
+            _reraise(exc, f"adopt webhook {props.name!r} on {conn.label}")
+        return id_, _state(updated, props.secret)
 
     def read(self, conn: Connection, id_: str, props: Hook | None) -> Hook | None:
         client = mlflow_client(conn)

@@ -109,6 +109,21 @@ def test_create_read_import_update_delete(hooks: Mrgov, admin: MlflowClient) -> 
     hooks.delete(HOOK, id_, updated)  # deleting what is gone is fine
 
 
+def test_a_repeated_create_adopts_the_webhook_of_that_name(hooks: Mrgov, admin: MlflowClient) -> None:
+    """A create that ran before an interrupted `up` recorded it runs again: one webhook, set anew."""
+    first = hooks.checked(HOOK, _hook("http://127.0.0.1:9/a", secret="first-secret"))
+    id_, _ = hooks.create(HOOK, first)
+    again = hooks.checked(
+        HOOK, {**first, "url": "http://127.0.0.1:9/b", "description": "again", "secret": "second-secret"}
+    )
+    id_again, state = hooks.create(HOOK, again)
+    assert id_again == id_
+    assert state == {**again, "status": "ACTIVE"}
+    named = [w for w in admin.list_webhooks() if w.name == first["name"]]
+    assert [(w.webhook_id, w.url, w.description) for w in named] == [(id_, "http://127.0.0.1:9/b", "again")]
+    hooks.delete(HOOK, id_, state)
+
+
 def test_alias_moves_are_delivered_signed_and_a_new_secret_signs_the_next(
     hooks: Mrgov, admin: MlflowClient, receiver: Receiver, model: str
 ) -> None:
