@@ -25,6 +25,7 @@ a version whose signature lacks inputs or outputs, so every READY version has on
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, replace
 from typing import Any
@@ -385,16 +386,17 @@ def _refusal(conn: Connection, model: str, version: str) -> str:
 def _signature(uri: str, model: str, version: str) -> tuple[bool, bool]:
     """(has inputs, has outputs) of the version's logged signature, from its MLmodel file."""
     preload_mlflow()
-    from mlflow.artifacts import download_artifacts
     from mlflow.models import Model as MlflowModel
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     source = registry_client(uri).get_model_version_download_uri(model, version)
+    repo = get_artifact_repository(str(source).rstrip("/"), tracking_uri=tracking_uri_for(uri))
     with tempfile.TemporaryDirectory(prefix="mrgov-mlmodel-") as tmp:
-        path = download_artifacts(
-            artifact_uri=f"{str(source).rstrip('/')}/MLmodel",
-            dst_path=tmp,
-            tracking_uri=tracking_uri_for(uri),
-        )
+        path = os.path.join(tmp, "MLmodel")
+        # The file itself, one request: `download_artifacts` first lists the path to learn whether it
+        # is a folder, a second request per checked version. `_download_file` is the one method every
+        # artifact repository implements (abstract in mlflow/store/artifact/artifact_repo.py).
+        repo._download_file("MLmodel", path)  # type: ignore[no-untyped-call]
         signature: Any = MlflowModel.load(path).signature
     if signature is None:
         return False, False
