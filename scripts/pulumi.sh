@@ -3,6 +3,7 @@
 # - the engine from scripts/engine.sh (built from Go modules, or a pulumi on PATH);
 # - a private PULUMI_HOME and a local file state backend, both under .state/;
 # - no update checks and no automatic plugin downloads (there is no internet);
+# - only the final checkpoint of each update (PULUMI_SKIP_CHECKPOINTS, below);
 # - the local secrets (MLflow admin password, config passphrase) from the
 #   environment or the generated, git-ignored .state/secrets.env.
 # Every variable can be overridden from the environment, e.g. PULUMI_BACKEND_URL.
@@ -18,6 +19,11 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$STATE/backend}"
 export PULUMI_SKIP_UPDATE_CHECK=1
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=1
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=1
+# Only the final checkpoint: the file backend rewrites the whole state after every step, which grows
+# with N² (pulumi/pulumi#10960). Safe because every mrgov create is idempotent (it adopts what an
+# interrupted `up` left); tests/e2e/test_interrupted_up.py kills an `up` and checks the next converges.
+# After a killed `up`, `pulumi cancel` removes its lock. PULUMI_SKIP_CHECKPOINTS=false turns it off.
+export PULUMI_SKIP_CHECKPOINTS="${PULUMI_SKIP_CHECKPOINTS:-true}"
 
 # Local secrets: whatever the environment already has wins.
 eval "$("$ROOT/.venv/bin/python" - "$STATE" <<'PY'
