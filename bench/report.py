@@ -82,6 +82,23 @@ def engine_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def routes_table(data: dict[str, Any]) -> str:
+    """Where the first `up`'s requests go, per model and route, against the sequential apply floor's
+    (the largest N of each server; rows from before the routes were recorded are left out)."""
+    lines = ["| server | N | route | first up per model | apply floor per model |", "|---|---|---|---|---|"]
+    for db in dict.fromkeys(_db(r) for r in data["rows"]):
+        rows = [r for r in data["rows"] if _db(r) == db and "routes_per_model" in r["stack"]["first_up"]]
+        if not rows:
+            continue
+        r = max(rows, key=lambda row: row["n"])
+        stack, floor = r["stack"]["first_up"]["routes_per_model"], r["floor"]["apply"]["routes_per_model"]
+        for route in sorted(set(stack) | set(floor), key=lambda k: (-stack.get(k, 0), k)):
+            lines.append(
+                f"| {db} | {r['n']} | `{route}` | {stack.get(route, 0):.2f} | {floor.get(route, 0):.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def servers_table(data: dict[str, Any]) -> str:
     """The servers side by side (`bench.engine --db sqlite,postgres`): one column per server.
 
@@ -230,6 +247,8 @@ def main() -> int:
         load, commit = m["load_average_at_start"], m["git_commit"]
         print(f"<!-- {name}: {m['date']}, load at start {load}, commit {commit} -->")
         print(render(data))
+        if name == "engine":
+            print(f"\n{routes_table(data)}")
         if name == "engine" and len({_db(r) for r in data["rows"]}) > 1:
             print(f"\n{servers_table(data)}")
         print(f"\ngrowth: {data.get('growth_exponent')}\ngoals: {data.get('goals')}\n")

@@ -181,7 +181,8 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         )
         self._apply(conn, props, held)
         other = {a: v for a, v in sorted(current.aliases.items()) if a not in props.aliases}
-        return props.model, with_lineage(conn, replace(props, other_aliases=other))
+        # Tag and alias writes leave the versions as they were: the latest one is the model's, read above.
+        return props.model, with_lineage(conn, replace(props, other_aliases=other), current)
 
     def update(self, conn: Connection, id_: str, olds: Model, news: Model) -> Model:
         self._apply(conn, news, olds)
@@ -190,7 +191,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         current = state.get_model(conn.registry_uri, news.model)
         held = current.aliases if current is not None else olds.other_aliases
         other = {a: v for a, v in sorted(held.items()) if a not in news.aliases}
-        return with_lineage(conn, replace(news, other_aliases=other))
+        return with_lineage(conn, replace(news, other_aliases=other), current)
 
     def delete(self, conn: Connection, id_: str, props: Model) -> None:
         empty = Model(model=props.model)
@@ -267,7 +268,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
         if current is None:
             return None
         if props is None:  # import: everything on the model becomes declared
-            return with_lineage(conn, self._import(conn, id_, current))
+            return with_lineage(conn, self._import(conn, id_, current), current)
         tags = {k: current.tags[k] for k in props.tags if k in current.tags}
         aliases = {a: current.aliases[a] for a in props.aliases if a in current.aliases}
         descriptions: dict[str, str] = {}
@@ -295,7 +296,7 @@ class ModelMetadata(Resource[ModelMetadataProps]):
             gates=props.gates,
             gate_overrides=props.gate_overrides,
         )
-        return with_lineage(conn, read)
+        return with_lineage(conn, read, current)
 
     @staticmethod
     def _import(conn: Connection, name: str, current: state.ModelState) -> Model:
@@ -319,10 +320,12 @@ class ModelMetadata(Resource[ModelMetadataProps]):
 # ------------------------------------------------------------------------------------------------
 # Lineage outputs: the latest version, and where each pinned version comes from
 # ------------------------------------------------------------------------------------------------
-def with_lineage(conn: Connection, props: Model) -> Model:
+def with_lineage(conn: Connection, props: Model, held: state.ModelState | None = None) -> Model:
     """`props` with `latestVersion` and `lineage` as the registry holds them now.
 
-    The latest version costs one search per model (cached per process, provider/registry/state.py).
+    `held` is the model as the caller last read it, if it has: on an MLflow server the latest version
+    comes with it (`state.latest_version`), so it costs no request; on Unity Catalog it is one version
+    search per model (cached per process, provider/registry/state.py).
     Each pinned version's run and source come from its GET, which the alias check of the same command
     has usually cached already (check runs before create and update), as has a refresh that reads the
     version's description; otherwise it is one GET per pinned version.
@@ -333,7 +336,8 @@ def with_lineage(conn: Connection, props: Model) -> Model:
         seen = state.get_version(uri, props.model, version)
         if seen is not None:
             lineage[version] = {"runId": seen.run_id, "source": seen.source}
-    return replace(props, latest_version=state.latest_version(uri, props.model), lineage=lineage)
+    latest = state.latest_version(uri, props.model, held)
+    return replace(props, latest_version=latest, lineage=lineage)
 
 
 def _number(version: str) -> int:

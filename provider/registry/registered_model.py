@@ -73,7 +73,13 @@ class RegisteredModel(Resource[RegisteredModelProps]):
         return failures
 
     def create(self, conn: Connection, props: RegisteredModelProps) -> tuple[str, RegisteredModelProps]:
+        # Read first: a model of that name usually exists already (a training pipeline registered
+        # it), and its GET is what adopting needs anyway. Creating first would cost a refused create
+        # and then the same GET; reading first costs one GET more only when the model is new.
         uri, name = conn.registry_uri, props.name
+        current = state.get_model(uri, name, fresh=True)
+        if current is not None:
+            return name, self._outs(props, self._adopt(conn, props, current), adopted=True)
         try:
             created = registry_client(uri).create_registered_model(
                 name, tags=props.initial_tags or {}, description=props.description or None
@@ -81,15 +87,19 @@ class RegisteredModel(Resource[RegisteredModelProps]):
         except Exception as exc:
             if not is_already_exists(exc):
                 raise
-            return name, self._outs(props, self._adopt(conn, props), adopted=True)
+            # Registered by someone else between our read and our create.
+            current = state.get_model(uri, name, fresh=True)
+            if current is None:  # and deleted again since: let the next run create it
+                raise ProviderError(f"registered model {name!r} vanished from {conn.label} while being "
+                                    "adopted; run `pulumi up` again") from exc  # fmt: skip
+            return name, self._outs(props, self._adopt(conn, props, current), adopted=True)
         return name, self._outs(props, state.remember_model(uri, created), adopted=False)
 
-    def _adopt(self, conn: Connection, props: RegisteredModelProps) -> state.ModelState:
+    def _adopt(
+        self, conn: Connection, props: RegisteredModelProps, current: state.ModelState
+    ) -> state.ModelState:
+        """Take over an existing model: refuse a prompt, apply the declared description."""
         uri, name = conn.registry_uri, props.name
-        current = state.get_model(uri, name, fresh=True)
-        if current is None:  # deleted between our create and our read: let the next run create it
-            raise ProviderError(f"registered model {name!r} vanished from {conn.label} while being adopted; "
-                                "run `pulumi up` again")  # fmt: skip
         if current.tags.get(PROMPT_TAG, "").lower() == "true":
             raise ProviderError(
                 f"{name!r} on {conn.label} is an MLflow prompt, not a registered model; choose another name",

@@ -86,15 +86,25 @@ class ModelState:
     description: str
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    latest: str = ""
+    """The highest version number among the answer's `latest_versions` ("" when there are none)."""
 
     @classmethod
     def of(cls, entity: Any) -> ModelState:
-        """From MLflow's RegisteredModel entity (tags and aliases are dicts there)."""
+        """From MLflow's RegisteredModel entity (tags and aliases are dicts there).
+
+        An MLflow server answers a model's GET, create and update with its `latest_versions`: the newest
+        version of each stage, deleted ones left out (`SqlRegisteredModel.to_mlflow_entity` in
+        mlflow/store/model_registry/dbmodels/models.py). The largest of them is the model's latest version,
+        which saves a version search. Unity Catalog sends none; `latest_version` searches there.
+        """
+        numbers = [int(v.version) for v in (getattr(entity, "latest_versions", None) or [])]
         return cls(
             name=entity.name,
             description=entity.description or "",
             tags={str(k): str(v) for k, v in (entity.tags or {}).items()},
             aliases={str(k): str(v) for k, v in (entity.aliases or {}).items()},
+            latest=str(max(numbers)) if numbers else "",
         )
 
 
@@ -214,35 +224,30 @@ def search_versions(registry_uri: str, name: str) -> list[VersionState]:
             return sorted(found, key=lambda v: int(v.version))
 
 
-def latest_version(registry_uri: str, name: str, *, fresh: bool = False) -> str:
-    """The model's highest version number ("" when it has none, or does not exist), cached.
+def latest_version(registry_uri: str, name: str, held: ModelState | None = None) -> str:
+    """The model's highest version number ("" when it has none, or does not exist).
 
-    On an MLflow server this is one request: a version search ordered by `version_number DESC` with
-    `max_results=1` (the order MLflow's SearchModelVersionsUtils accepts, mlflow/utils/search_utils.py).
-    MLflow's Unity Catalog store refuses `order_by` (`_require_arg_unspecified` in
-    mlflow/store/_unity_catalog/registry/rest_store.py), so there the search pages through the
-    model's versions, which is one request unless a model has more than a page of them.
+    On an MLflow server it comes with the model (`ModelState.latest`): from `held` when the caller has
+    the model's state already, else from the cached GET. Unity Catalog's model carries no versions, so
+    there it is a search through the model's versions (cached per process), which is one request
+    unless a model has more than a page of them. MLflow's Unity Catalog store refuses `order_by`
+    (`_require_arg_unspecified` in mlflow/store/_unity_catalog/registry/rest_store.py), so the search
+    cannot ask for the newest version alone.
     """
+    if not is_uc(registry_uri):
+        model = held if held is not None else get_model(registry_uri, name)
+        return model.latest if model is not None else ""
 
     def fetch() -> str:
         try:
-            if is_uc(registry_uri):
-                numbers = [int(v.version) for v in search_versions(registry_uri, name)]
-            else:
-                page = registry_client(registry_uri).search_model_versions(
-                    f"name='{name}'", max_results=1, order_by=["version_number DESC"]
-                )
-                numbers = [int(v.version) for v in page]
+            numbers = [int(v.version) for v in search_versions(registry_uri, name)]
         except Exception as exc:
             if is_not_found(exc):
                 return ""
             raise
         return str(max(numbers)) if numbers else ""
 
-    key = ("latest", registry_uri, name)
-    if fresh:
-        CACHE.drop(key)
-    return CACHE.get(key, fetch)
+    return CACHE.get(("latest", registry_uri, name), fetch)
 
 
 def get_run_metrics(registry_uri: str, run_id: str) -> dict[str, float] | None:

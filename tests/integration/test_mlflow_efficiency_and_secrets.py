@@ -23,7 +23,6 @@ pytestmark = pytest.mark.integration
 TAGS = {"domain": "cost", "model_type": "anomaly_detection", "algorithm": "isolation_forest"}
 GET_MODEL = "GET /api/2.0/mlflow/registered-models/get"
 GET_VERSION = "GET /api/2.0/mlflow/model-versions/get"
-SEARCH_VERSIONS = "GET /api/2.0/mlflow/model-versions/search"  # the `latestVersion` output: one per model
 
 
 def _routes(proxy: CountingProxy) -> list[str]:
@@ -43,7 +42,9 @@ def test_a_model_with_tags_costs_one_write(counted: Mrgov, proxy: CountingProxy,
     counted.create(RM, model)
     counted.create(MM, meta)  # same provider process: finds the tags already set
 
-    assert _routes(proxy) == [SEARCH_VERSIONS, "POST /api/2.0/mlflow/registered-models/create"]
+    # The read that finds no model of that name, then its create; the create's answer carries the
+    # tags and the (empty) latest versions, so the metadata sends nothing.
+    assert _routes(proxy) == [GET_MODEL, "POST /api/2.0/mlflow/registered-models/create"]
 
 
 def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_more(
@@ -64,11 +65,12 @@ def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_mor
     proxy.reset()
     counted.create(MM, meta)
 
-    assert adopted == [GET_MODEL, "POST /api/2.0/mlflow/registered-models/create"]
+    assert adopted == [GET_MODEL]  # read first: no refused create
     assert verified and not [r for r in verified if r.is_write]
     assert GET_VERSION in {f"{r.method} {r.path.split('?', 1)[0]}" for r in verified}
-    # The pin is already as declared: nothing to send; version 2's lineage is the check's GET.
-    assert _routes(proxy) == [SEARCH_VERSIONS]
+    # The pin is already as declared: nothing to send; version 2's lineage is the check's GET, and
+    # the latest version came with the model's GET.
+    assert _routes(proxy) == []
     assert client.get_registered_model(model_name).aliases == {"Champion": "2"}
 
 
@@ -100,9 +102,9 @@ def test_refresh_reads_a_model_once_and_each_declared_version_once(
         results = list(pool.map(lambda f: f(), reads))
 
     assert all(r is not None and r.id == model_name for r in results)
-    # One GET for the model (shared by both resources), one per declared version (its description,
-    # its tags and the pins' lineage come in one answer), one search for the latest version.
-    assert _routes(proxy) == [GET_VERSION, GET_VERSION, SEARCH_VERSIONS, GET_MODEL]
+    # One GET for the model (shared by both resources, and carrying the latest version), one per
+    # declared version (its description, its tags and the pins' lineage come in one answer).
+    assert _routes(proxy) == [GET_VERSION, GET_VERSION, GET_MODEL]
     assert sorted(r.path.split("version=")[-1] for r in proxy.requests if "model-versions/get" in r.path) == [
         "1",
         "2",
@@ -111,8 +113,8 @@ def test_refresh_reads_a_model_once_and_each_declared_version_once(
     new_process()
     proxy.reset()
     assert counted.read(MM, model_name, {**plain_inputs, "otherAliases": {}}) is not None
-    # No described or tagged versions: the model's GET, the pinned version's (lineage), the search.
-    assert _routes(proxy) == [GET_VERSION, SEARCH_VERSIONS, GET_MODEL]
+    # No described or tagged versions: the model's GET and the pinned version's (lineage).
+    assert _routes(proxy) == [GET_VERSION, GET_MODEL]
 
 
 def test_refreshing_grants_costs_two_requests_whatever_their_number(
