@@ -77,10 +77,11 @@ lint: venv
 
 .PHONY: bench
 BENCH_N ?= 50 200 1000
-bench: venv engine ## Benchmarks, not part of test (BENCH_N="50 200 1000": engine sizes); JSON in bench/results/
+BENCH_DB ?= sqlite,postgres
+bench: venv engine ## Benchmarks, not part of test (BENCH_N="50 200 1000", BENCH_DB=sqlite,postgres); JSON in bench/results/
 	$(PY) -m bench.program_eval
 	$(PY) -m bench.provider
-	$(PY) -m bench.engine --n $(BENCH_N)
+	$(PY) -m bench.engine --n $(BENCH_N) --db $(BENCH_DB)
 	$(PY) -m bench.report
 
 clean: mlflow-down ## Stop the server and delete all local state
