@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from components.aliases import PRODUCTION_ALIAS as PRODUCTION_ALIAS  # re-exported: its old home
+from components.namespace import NAMESPACE
 from provider.events.limits import (
     WEBHOOK_EVENTS,
     WEBHOOK_STATUSES,
@@ -758,7 +759,6 @@ TRIGGER_ALIASES_MAX = 10
 # as REQUIRED_PARAMETERS_CHANGED).
 DEPLOYMENT_JOB_PARAMETERS = ("model_name", "model_version")
 _CONFIG_KEY = re.compile(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+")
-_OUR_NAMESPACE = "mrgov"  # components.spec.NAMESPACE (the spec package imports this module)
 _SECRET_HOW = "`pulumi config set --secret mrgov:deployHookSecret <value>`"
 
 
@@ -918,7 +918,7 @@ def webhook_secret_violations(doc: Mapping[str, Any], secret_keys: Collection[st
     target = doc.get("target")
     if isinstance(target, Mapping) and target.get("kind") == "databricks":
         return out  # the webhook-target rule refuses the webhooks themselves
-    if secret_keys is not None and f"{_OUR_NAMESPACE}:webhooks" in secret_keys:
+    if secret_keys is not None and f"{NAMESPACE}:webhooks" in secret_keys:
         out.append(
             Violation(
                 "webhook-secret",
@@ -947,7 +947,7 @@ def webhook_secret_violations(doc: Mapping[str, Any], secret_keys: Collection[st
                 "is not the name of a config key (what it holds is not shown: it may be the secret itself); "
                 f"allowed: <namespace>:<key>, such as mrgov:deployHookSecret, set with {_SECRET_HOW}"
             )
-        elif named.startswith(f"{_OUR_NAMESPACE}:") and named.split(":", 1)[1] in doc:
+        elif named.startswith(f"{NAMESPACE}:") and named.split(":", 1)[1] in doc:
             # Set in clear: reported at that key, which then is not also an unknown key.
             out.append(
                 Violation(
