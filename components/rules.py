@@ -1,9 +1,10 @@
 """Governance rules for a model registry: pure functions, no Pulumi runtime.
 
 Each rule has an id and a severity. `mandatory` violations stop a preview; `advisory` ones are warnings.
-The spec runs them on the merged config document of a stack (`evaluate`); the single-value checks
-(`alias_problem`, `tag_key_problem`, `privilege_problem`, ...) are public so a policy pack can apply the
-same rules to resource inputs of any program.
+The spec runs them on the merged config document of a stack (`evaluate`). Each rule's judgement is a
+public value-level core (`alias_problem`, `tag_limit_problems`, `undescribed_pins`, ...) that takes plain
+values and returns the problem in words: the spec's rule calls it and adds the key path, and the policy
+pack (policies/governance.py) calls it on the inputs of any program's resources.
 
 Sources: the registry limits (alias names, Unity Catalog tags) live in provider/limits.py, which cites
 MLflow's `_validate_model_alias_name` (mlflow/utils/validation.py) and
