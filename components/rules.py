@@ -1,9 +1,10 @@
 """Governance rules for a model registry: pure functions, no Pulumi runtime.
 
 Each rule has an id and a severity. `mandatory` violations stop a preview; `advisory` ones are warnings.
-The spec runs them on the merged config document of a stack (`evaluate`); the single-value checks
-(`alias_problem`, `tag_key_problem`, `privilege_problem`, ...) are public so a policy pack can apply the
-same rules to resource inputs of any program.
+The spec runs them on the merged config document of a stack (`evaluate`). Each rule's judgement is a
+public value-level core (`alias_problem`, `tag_limit_problems`, `undescribed_pins`, ...) that takes plain
+values and returns the problem in words: the spec's rule calls it and adds the key path, and the policy
+pack (policies/governance.py) calls it on the inputs of any program's resources.
 
 Sources: the registry limits (alias names, Unity Catalog tags) live in provider/limits.py, which cites
 MLflow's `_validate_model_alias_name` (mlflow/utils/validation.py) and
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from components.aliases import PRODUCTION_ALIAS as PRODUCTION_ALIAS  # re-exported: its old home
+from components.namespace import NAMESPACE
 from provider.events.limits import (
     WEBHOOK_EVENTS,
     WEBHOOK_STATUSES,
@@ -276,32 +278,27 @@ def _required_tags(cfg: StackConfig) -> Iterator[Violation]:
             yield Violation("required-tags", "mandatory", ("models", name, "tags", tag), problem)
 
 
+def tag_limit_problems(
+    tags: Mapping[str, str], per: Literal["model", "version"]
+) -> Iterator[tuple[str | None, str]]:
+    """The tag-limits rule on the tags of one model or one version: (None, problem) when there are too
+    many, (key, problem) for each key or value Unity Catalog refuses."""
+    if len(tags) > UC_TAGS_PER_OBJECT:
+        yield None, f"{len(tags)} tags; allowed: at most {UC_TAGS_PER_OBJECT} per {per}"
+    for key, value in tags.items():
+        if problem := tag_key_problem(key) or tag_value_problem(value):
+            yield key, problem
+
+
 def _tag_limits(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
-        if len(model.tags) > UC_TAGS_PER_OBJECT:
-            yield Violation(
-                "tag-limits",
-                "mandatory",
-                ("models", name, "tags"),
-                f"{len(model.tags)} tags; allowed: at most {UC_TAGS_PER_OBJECT} per model",
-            )
-        for key, value in model.tags.items():
-            problem = tag_key_problem(key) or tag_value_problem(value)
-            if problem:
-                yield Violation("tag-limits", "mandatory", ("models", name, "tags", key), problem)
+        path: KeyPath = ("models", name, "tags")
+        for key, problem in tag_limit_problems(model.tags, "model"):
+            yield Violation("tag-limits", "mandatory", path if key is None else (*path, key), problem)
         for version, tags in model.version_tags.items():
             path = ("models", name, "versionTags", version)
-            if len(tags) > UC_TAGS_PER_OBJECT:
-                yield Violation(
-                    "tag-limits",
-                    "mandatory",
-                    path,
-                    f"{len(tags)} tags; allowed: at most {UC_TAGS_PER_OBJECT} per version",
-                )
-            for key, value in tags.items():
-                problem = tag_key_problem(key) or tag_value_problem(value)
-                if problem:
-                    yield Violation("tag-limits", "mandatory", (*path, key), problem)
+            for key, problem in tag_limit_problems(tags, "version"):
+                yield Violation("tag-limits", "mandatory", path if key is None else (*path, key), problem)
 
 
 def _alias_names(cfg: StackConfig) -> Iterator[Violation]:
@@ -320,17 +317,20 @@ def _alias_versions(cfg: StackConfig) -> Iterator[Violation]:
                 yield Violation("alias-version", "mandatory", ("models", name, "aliases", alias), problem)
 
 
+def version_description_problem(version: Any, text: str) -> str | None:
+    """The version-description rule on one entry of a model's version descriptions: keyed by a version,
+    with a text."""
+    if problem := version_problem(version):
+        return problem
+    return None if text.strip() else "is empty; allowed: a text saying what changed"
+
+
 def _version_descriptions(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
         for key, text in model.version_descriptions.items():
-            path = ("models", name, "versionDescriptions", key)
-            problem = version_problem(key)
-            if problem:
+            if problem := version_description_problem(key, text):
+                path = ("models", name, "versionDescriptions", key)
                 yield Violation("version-description", "mandatory", path, problem)
-            elif not text.strip():
-                yield Violation(
-                    "version-description", "mandatory", path, "is empty; allowed: a text saying what changed"
-                )
 
 
 def _version_tags(cfg: StackConfig) -> Iterator[Violation]:
@@ -480,18 +480,25 @@ def _gate_overrides(cfg: StackConfig) -> Iterator[Violation]:
             )
 
 
+def undescribed_pins(aliases: Mapping[str, Any], descriptions: Mapping[str, str]) -> Iterator[str]:
+    """The pinned-version-described rule on one model: a problem for each alias that pins a version
+    (an int or its decimal text) without a text in `descriptions` (keyed by the version's decimal text).
+    A pin that is not a version is alias-version's to report."""
+    described = {k for k, v in descriptions.items() if v.strip()}
+    for alias, version in sorted(aliases.items()):
+        if version_problem(version) is None and str(version) not in described:
+            yield (
+                f"version {version} is pinned by alias {alias!r} but has no description; "
+                f"allowed: versionDescriptions: {{'{version}': <what changed>}}"
+            )
+
+
 def _pinned_versions_described(cfg: StackConfig) -> Iterator[Violation]:
     for name, model in cfg.models.items():
-        described = {k for k, v in model.version_descriptions.items() if v.strip()}
-        for alias, version in sorted(model.aliases.items()):
-            if version_problem(version) is None and str(version) not in described:
-                yield Violation(
-                    "pinned-version-described",
-                    "advisory",
-                    ("models", name, "versionDescriptions"),
-                    f"version {version} is pinned by alias {alias!r} but has no description; "
-                    f"allowed: versionDescriptions: {{'{version}': <what changed>}}",
-                )
+        for problem in undescribed_pins(model.aliases, model.version_descriptions):
+            yield Violation(
+                "pinned-version-described", "advisory", ("models", name, "versionDescriptions"), problem
+            )
 
 
 def _privileges(cfg: StackConfig) -> Iterator[Violation]:
@@ -504,24 +511,22 @@ def _privileges(cfg: StackConfig) -> Iterator[Violation]:
                     yield Violation("privilege", "mandatory", path, problem)
 
 
+def grant_shape_problems(grantees: int, privileges: Collection[str]) -> Iterator[tuple[KeyPath, str]]:
+    """The grant-shape rule on one grant of privileges to `grantees` roles and principals: (key path
+    inside the grant, problem) when it names nobody or no privilege."""
+    if not grantees:
+        yield (), "names no grantee; allowed: roles: [<role>, ...] and/or principals: [<principal>, ...]"
+    if not privileges:
+        yield ("privileges",), "is missing or empty; allowed: one or more privileges, such as [EXECUTE]"
+
+
 def _grant_shape(cfg: StackConfig) -> Iterator[Violation]:
     for _securable, prefix, grants in _grant_sites(cfg):
         for i, grant in enumerate(grants):
-            path = (*prefix, "grants", i)
-            if not grant.roles and not grant.principals:
-                yield Violation(
-                    "grant-shape",
-                    "mandatory",
-                    path,
-                    "names no grantee; allowed: roles: [<role>, ...] and/or principals: [<principal>, ...]",
-                )
-            if not grant.privileges:
-                yield Violation(
-                    "grant-shape",
-                    "mandatory",
-                    (*path, "privileges"),
-                    "is missing or empty; allowed: one or more privileges, such as [EXECUTE]",
-                )
+            for where, problem in grant_shape_problems(
+                len(grant.roles) + len(grant.principals), grant.privileges
+            ):
+                yield Violation("grant-shape", "mandatory", (*prefix, "grants", i, *where), problem)
 
 
 def _unknown_roles(cfg: StackConfig) -> Iterator[Violation]:
@@ -549,12 +554,41 @@ def _name_lists(cfg: StackConfig) -> Iterator[tuple[KeyPath, list[str]]]:
             yield (*prefix, "grants", i, "privileges"), [normalise_privilege(p) for p in grant.privileges]
 
 
+def principal_name_problem(name: str) -> str | None:
+    """The principal-name rule on one principal or role name."""
+    return None if name.strip() else "is empty; allowed: a name"
+
+
 def _principal_names(cfg: StackConfig) -> Iterator[Violation]:
     for path, names in _name_lists(cfg):
         if path[-1] != "privileges":
             for j, item in enumerate(names):
-                if not item.strip():
-                    yield Violation("principal-name", "mandatory", (*path, j), "is empty; allowed: a name")
+                if problem := principal_name_problem(item):
+                    yield Violation("principal-name", "mandatory", (*path, j), problem)
+
+
+def duplicate_aliases(aliases: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """The unique-names rule on one model's aliases: (alias, problem) for each alias that another one
+    equals but for case (aliases are case-insensitive)."""
+    names = list(aliases)
+    lowered = Counter(a.lower() for a in names)
+    for alias in names:
+        if lowered[alias.lower()] > 1:
+            yield (
+                alias,
+                f"alias {alias!r} is declared more than once (aliases are case-insensitive); "
+                "allowed: each alias once",
+            )
+
+
+def duplicate_names(names: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """The unique-names rule on one list of principal, role or privilege names: (index, problem) for
+    each name that an earlier one equals but for case."""
+    seen: set[str] = set()
+    for j, name in enumerate(names):
+        if name.strip() and name.lower() in seen:
+            yield j, f"{name!r} appears more than once in this list; allowed: each name once"
+        seen.add(name.lower())
 
 
 def _unique_names(cfg: StackConfig) -> Iterator[Violation]:
@@ -573,56 +607,42 @@ def _unique_names(cfg: StackConfig) -> Iterator[Violation]:
             else:
                 first[name.lower()] = name
     for name, model in cfg.models.items():
-        lowered = Counter(a.lower() for a in model.aliases)
-        for alias in model.aliases:
-            if lowered[alias.lower()] > 1:
-                yield Violation(
-                    "unique-names",
-                    "mandatory",
-                    ("models", name, "aliases", alias),
-                    f"alias {alias!r} is declared more than once (aliases are case-insensitive); "
-                    "allowed: each alias once",
-                )
+        for alias, problem in duplicate_aliases(model.aliases):
+            yield Violation("unique-names", "mandatory", ("models", name, "aliases", alias), problem)
     for path, items in _name_lists(cfg):
-        seen: set[str] = set()
-        for j, item in enumerate(items):
-            if item.strip() and item.lower() in seen:
-                yield Violation(
-                    "unique-names",
-                    "mandatory",
-                    (*path, j),
-                    f"{item!r} appears more than once in this list; allowed: each name once",
-                )
-            seen.add(item.lower())
+        for j, problem in duplicate_names(items):
+            yield Violation("unique-names", "mandatory", (*path, j), problem)
+
+
+def broad_all_privileges_problem(
+    privileges: Iterable[str], principals: Iterable[str], broad: Sequence[str], role: str | None = None
+) -> str | None:
+    """The broad-all-privileges rule on one grantee of a grant: a principal (`principals` is its name)
+    or `role` (`principals` are its members). A problem when the grant has ALL_PRIVILEGES and one of
+    them is a broad principal (case-insensitive)."""
+    if "ALL_PRIVILEGES" not in {normalise_privilege(p) for p in privileges}:
+        return None
+    lowered = {b.lower() for b in broad}
+    hit = next((p for p in principals if p.lower() in lowered), None)
+    if hit is None:
+        return None
+    to = f"role {role!r}, which includes the broad principal" if role is not None else "the broad principal"
+    shown = ", ".join(repr(b) for b in broad)
+    return f"ALL_PRIVILEGES to {to} {hit!r}; allowed: narrower privileges (such as EXECUTE) for {shown}"
 
 
 def _broad_all_privileges(cfg: StackConfig) -> Iterator[Violation]:
-    broad = {b.lower() for b in cfg.governance.broad_principals}
-    shown = ", ".join(repr(b) for b in cfg.governance.broad_principals)
+    broad = cfg.governance.broad_principals
     for _securable, prefix, grants in _grant_sites(cfg):
         for i, grant in enumerate(grants):
-            if "ALL_PRIVILEGES" not in {normalise_privilege(p) for p in grant.privileges}:
-                continue
+            path = (*prefix, "grants", i)
             for j, p in enumerate(grant.principals):
-                if p.name.lower() in broad:
-                    yield Violation(
-                        "broad-all-privileges",
-                        "mandatory",
-                        (*prefix, "grants", i, "principals", j),
-                        f"ALL_PRIVILEGES to the broad principal {p.name!r}; allowed: narrower privileges "
-                        f"(such as EXECUTE) for {shown}",
-                    )
+                if problem := broad_all_privileges_problem(grant.privileges, [p.name], broad):
+                    yield Violation("broad-all-privileges", "mandatory", (*path, "principals", j), problem)
             for j, role in enumerate(grant.roles):
-                members = cfg.roles[role].principals if role in cfg.roles else ()
-                hits = [p.name for p in members if p.name.lower() in broad]
-                if hits:
-                    yield Violation(
-                        "broad-all-privileges",
-                        "mandatory",
-                        (*prefix, "grants", i, "roles", j),
-                        f"ALL_PRIVILEGES to role {role!r}, which includes the broad principal {hits[0]!r}; "
-                        f"allowed: narrower privileges (such as EXECUTE) for {shown}",
-                    )
+                members = [p.name for p in cfg.roles[role].principals] if role in cfg.roles else []
+                if problem := broad_all_privileges_problem(grant.privileges, members, broad, role):
+                    yield Violation("broad-all-privileges", "mandatory", (*path, "roles", j), problem)
 
 
 def _create_model_creators(cfg: StackConfig) -> Iterator[Violation]:
@@ -707,6 +727,14 @@ def _target_uri(cfg: StackConfig) -> Iterator[Violation]:
         yield Violation("tracking-uri", "mandatory", ("target", "trackingUri"), problem)
 
 
+def empty_role_problem(role: str, environment: str) -> str:
+    """The role-principals rule's advice for a role that is granted privileges but has no principals."""
+    return (
+        f"role {role!r} is granted privileges but has no principals in environment {environment!r}, so "
+        "its grants do nothing; allowed: a list of principals"
+    )
+
+
 def _roles_have_principals(cfg: StackConfig) -> Iterator[Violation]:
     used = {r for _s, _p, grants in _grant_sites(cfg) for g in grants for r in g.roles}
     for name in sorted(used):
@@ -716,8 +744,7 @@ def _roles_have_principals(cfg: StackConfig) -> Iterator[Violation]:
                 "role-principals",
                 "advisory",
                 ("roles", name, "principals"),
-                f"role {name!r} is granted privileges but has no principals in environment "
-                f"{cfg.environment!r}, so its grants do nothing; allowed: a list of principals",
+                empty_role_problem(name, cfg.environment),
             )
 
 
@@ -733,7 +760,6 @@ TRIGGER_ALIASES_MAX = 10
 # as REQUIRED_PARAMETERS_CHANGED).
 DEPLOYMENT_JOB_PARAMETERS = ("model_name", "model_version")
 _CONFIG_KEY = re.compile(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+")
-_OUR_NAMESPACE = "mrgov"  # components.spec.NAMESPACE (the spec package imports this module)
 _SECRET_HOW = "`pulumi config set --secret mrgov:deployHookSecret <value>`"
 
 
@@ -893,7 +919,7 @@ def webhook_secret_violations(doc: Mapping[str, Any], secret_keys: Collection[st
     target = doc.get("target")
     if isinstance(target, Mapping) and target.get("kind") == "databricks":
         return out  # the webhook-target rule refuses the webhooks themselves
-    if secret_keys is not None and f"{_OUR_NAMESPACE}:webhooks" in secret_keys:
+    if secret_keys is not None and f"{NAMESPACE}:webhooks" in secret_keys:
         out.append(
             Violation(
                 "webhook-secret",
@@ -922,7 +948,7 @@ def webhook_secret_violations(doc: Mapping[str, Any], secret_keys: Collection[st
                 "is not the name of a config key (what it holds is not shown: it may be the secret itself); "
                 f"allowed: <namespace>:<key>, such as mrgov:deployHookSecret, set with {_SECRET_HOW}"
             )
-        elif named.startswith(f"{_OUR_NAMESPACE}:") and named.split(":", 1)[1] in doc:
+        elif named.startswith(f"{NAMESPACE}:") and named.split(":", 1)[1] in doc:
             # Set in clear: reported at that key, which then is not also an unknown key.
             out.append(
                 Violation(

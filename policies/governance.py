@@ -7,12 +7,12 @@ pulumi_databricks, a team's own Pulumi program on the mrgov provider). It is pur
 out as `Finding` values. `policies/pack.py` wraps it in a pulumi-policy PolicyPack; unit tests call it
 directly.
 
-One implementation of each rule: every check here calls components/rules.py, either a single-value
-check (`privilege_problem`, `alias_problem`, ...) or the rule function itself (`Rule.check`) run on a
-small config document built from the resource's inputs (`_evaluate`). So the ids, severities and
-messages are the spec's, word for word. What only a resource graph can show (the same model declared by
-two resources, grants that take MANAGE from the deployer) is checked here, under the rule id it
-belongs to.
+One implementation of each rule: every check here calls the value-level core of components/rules.py
+that the spec's rule calls too (`privilege_problem`, `tag_limit_problems`, `undescribed_pins`, ...),
+with the values it reads from the resources' inputs. So the ids, severities and messages are the
+spec's, word for word; the pack only says where (which resource, which input). What only a resource
+graph can show (the same model declared by two resources, grants that take MANAGE from the deployer) is
+checked here, under the rule id it belongs to.
 
 The mrgov resources are those of our provider (provider/), by the type tokens of their declarations:
 `mrgov:registry:RegisteredModel`, `mrgov:registry:ModelMetadata` (one per model: tags, alias pins,
@@ -32,10 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from components import rules
-from components.spec import DEPLOYER_PRIVILEGES, GovernanceConfig, StackConfig
+from components.spec import DEPLOYER_PRIVILEGES, GovernanceConfig
 from provider.auth.model_permissions import ModelPermissionsProps
 from provider.auth.role import RoleProps
 from provider.auth.snapshot import DEFAULT_WORKSPACE
@@ -188,9 +186,8 @@ def kind_of(type_: str) -> Kind | None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Running a rules.py rule on a config document built from resource inputs
+# The rules' ids, severities and titles, and what a finding says
 # --------------------------------------------------------------------------------------------------------
-RULE_BY_ID: Mapping[str, rules.Rule] = {r.id: r for r in rules.RULES}
 SEVERITY: Mapping[str, rules.Severity] = {
     **{r.id: r.severity for r in rules.RULES},
     **{rid: sev for rid, sev, _title in rules.RAW_RULES},
@@ -200,27 +197,6 @@ TITLE: Mapping[str, str] = {
     **{rid: title for rid, _sev, title in rules.RAW_RULES},
 }
 _DEFAULTS = GovernanceConfig()
-
-
-def _evaluate(rule_id: str, doc: Mapping[str, Any], environment: str = "policy") -> list[rules.Violation]:
-    """The violations of one rules.py rule on a minimal stack document holding `doc`.
-
-    `doc` uses the config keys (camelCase), like registry.yaml. Catalog and target get harmless
-    defaults: each rule only looks at the parts it is about.
-    """
-    full: dict[str, Any] = {
-        "environment": environment or "policy",
-        "target": {"kind": "databricks"},
-        "catalog": {"name": "policy_catalog"},
-        **doc,
-    }
-    try:
-        cfg = StackConfig.model_validate(full)
-    except ValidationError:
-        # Inputs of a shape the spec would refuse (say, a tag value that is a list) are the provider's
-        # to reject; the rules have nothing to add about them.
-        return []
-    return list(RULE_BY_ID[rule_id].check(cfg))
 
 
 def _finding(rule_id: str, res: Res, message: str) -> Finding:
@@ -364,14 +340,16 @@ def check_alias_version(res: Res, _config: Config) -> Iterator[Finding]:
             yield _finding("alias-version", res, f"alias {alias!r}: {problem}")
 
 
-def check_version_description(res: Res, _config: Config) -> Iterator[Finding]:
+def _version_texts(res: Res) -> dict[str, str]:
+    """A ModelMetadata's known version descriptions {version key: text} (a text that is not text: "")."""
     described = res.mapping("versionDescriptions") if res.kind == "model_metadata" else None
-    texts = {str(k): t if isinstance(t, str) else "" for k, t in (described or {}).items() if known(t)}
-    if not texts:
-        return
-    doc = {"models": {"model": {"versionDescriptions": texts}}}
-    for v in _evaluate("version-description", doc, res.stack):
-        yield _finding("version-description", res, f"version {v.path[3]}: {v.message}")
+    return {str(k): t if isinstance(t, str) else "" for k, t in (described or {}).items() if known(t)}
+
+
+def check_version_description(res: Res, _config: Config) -> Iterator[Finding]:
+    for version, text in _version_texts(res).items():
+        if problem := rules.version_description_problem(version, text):
+            yield _finding("version-description", res, f"version {version}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -406,68 +384,71 @@ def grant_blocks(res: Res) -> list[_GrantBlock]:
     return out
 
 
-def _grants_doc(securable: rules.Securable, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """A config document that puts `entries` on one securable of that kind."""
-    if securable == "catalog":
-        return {"catalog": {"name": "policy_catalog", "grants": entries}}
-    if securable == "schema":
-        return {"schemas": {"policy_schema": {"grants": entries}}}
-    return {"models": {"policy_model": {"description": "-", "grants": entries}}}
+@dataclass(frozen=True)
+class _Grant:
+    """One grant block with known values: its principal ("" when not text) and privileges as text."""
+
+    principal: str
+    privileges: list[str]
 
 
-def _grant_entries(res: Res) -> list[dict[str, Any]] | None:
-    """The resource's grant blocks as grant entries of the config document (known values only)."""
-    entries = []
-    for block in grant_blocks(res):
-        if not known(block.principal) or not all(known(p) for p in block.privileges):
-            return None
-        principal = block.principal if isinstance(block.principal, str) else ""
-        entries.append(
-            {
-                # `kind` given, so a principal that looks like an email or UUID needs no inference here.
-                "principals": [{"name": principal, "kind": "group"}],
-                "privileges": [str(p) for p in block.privileges],
-            }
-        )
-    return entries
-
-
-def _grant_rule(rule_id: str, res: Res, config: Config) -> Iterator[Finding]:
+def _grants_on(res: Res) -> tuple[rules.Securable, str, list[_Grant]] | None:
+    """(securable kind, full name, grants) of a Grants/Grant resource on a securable our rules know;
+    None for any other resource, or while a principal or privilege is unknown."""
     target = grant_target(res)
-    entries = _grant_entries(res) if target else None
-    if target is None or entries is None:
-        return
-    securable, full_name = target
-    doc = _grants_doc(securable, entries)
-    if rule_id == "broad-all-privileges":
-        broad = config.get("broadPrincipals")
-        doc["governance"] = {
-            "broadPrincipals": list(broad if broad is not None else _DEFAULTS.broad_principals)
-        }
     blocks = grant_blocks(res)
-    for v in _evaluate(rule_id, doc, res.stack):
-        # Paths look like (<securable>..., "grants", i, "privileges"|"principals", j).
-        idx = v.path[v.path.index("grants") + 1] if "grants" in v.path else None
-        principal = blocks[idx].principal if isinstance(idx, int) and idx < len(blocks) else None
-        who = f" to {principal!r}" if isinstance(principal, str) and principal else ""
-        yield _finding(rule_id, res, f"grant on {securable} {full_name!r}{who}: {v.message}")
+    if target is None or not all(known(b.principal) and all(known(p) for p in b.privileges) for b in blocks):
+        return None
+    grants = [
+        _Grant(b.principal if isinstance(b.principal, str) else "", [str(p) for p in b.privileges])
+        for b in blocks
+    ]
+    return target[0], target[1], grants
 
 
-def check_privilege(res: Res, config: Config) -> Iterator[Finding]:
-    yield from _grant_rule("privilege", res, config)
+def _grant_findings(
+    rule_id: str, res: Res, problems: Callable[[rules.Securable, _Grant], Iterable[str | None]]
+) -> Iterator[Finding]:
+    """A finding for each problem (None: fine) of each grant of `res`, saying on what and to whom."""
+    found = _grants_on(res)
+    if found is None:
+        return
+    securable, full_name, grants = found
+    for grant in grants:
+        who = f" to {grant.principal!r}" if grant.principal else ""
+        for problem in problems(securable, grant):
+            if problem:
+                yield _finding(rule_id, res, f"grant on {securable} {full_name!r}{who}: {problem}")
 
 
-def check_grant_shape(res: Res, config: Config) -> Iterator[Finding]:
-    yield from _grant_rule("grant-shape", res, config)
+def check_privilege(res: Res, _config: Config) -> Iterator[Finding]:
+    yield from _grant_findings(
+        "privilege", res, lambda securable, g: [rules.privilege_problem(securable, p) for p in g.privileges]
+    )
+
+
+def check_grant_shape(res: Res, _config: Config) -> Iterator[Finding]:
+    # A grant block names one principal: it never lacks a grantee, only privileges.
+    yield from _grant_findings(
+        "grant-shape", res, lambda _s, g: [p for _where, p in rules.grant_shape_problems(1, g.privileges)]
+    )
 
 
 def check_broad_all_privileges(res: Res, config: Config) -> Iterator[Finding]:
-    yield from _grant_rule("broad-all-privileges", res, config)
+    configured = config.get("broadPrincipals")
+    broad = [str(b) for b in (configured if configured is not None else _DEFAULTS.broad_principals)]
+    yield from _grant_findings(
+        "broad-all-privileges",
+        res,
+        lambda _s, g: [rules.broad_all_privileges_problem(g.privileges, [g.principal], broad)],
+    )
 
 
-def check_principal_name(res: Res, config: Config) -> Iterator[Finding]:
+def check_principal_name(res: Res, _config: Config) -> Iterator[Finding]:
     if res.kind in ("grants", "grant"):
-        yield from _grant_rule("principal-name", res, config)
+        yield from _grant_findings(
+            "principal-name", res, lambda _s, g: [rules.principal_name_problem(g.principal)]
+        )
         return
     names: list[tuple[str, Any]] = []
     if res.kind == "model_permissions":
@@ -476,14 +457,9 @@ def check_principal_name(res: Res, config: Config) -> Iterator[Finding]:
     elif res.kind == "mlflow_role" and known(res.get("name")):
         names = [("name", res.get("name"))]
     for where, name in names:
-        doc = {
-            "roles": {
-                "role": {"principals": [{"name": name if isinstance(name, str) else "", "kind": "group"}]}
-            }
-        }
-        for v in _evaluate("principal-name", doc, res.stack):
+        if problem := rules.principal_name_problem(name if isinstance(name, str) else ""):
             shown = f"{where} {name!r}" if where != "name" else where
-            yield _finding("principal-name", res, f"{shown} {v.message}")
+            yield _finding("principal-name", res, f"{shown} {problem}")
 
 
 _DATABRICKS_TRACKING = re.compile(r"^databricks(://\S+)?$")
@@ -550,11 +526,6 @@ def _models(resources: Sequence[Res]) -> dict[str, list[Res]]:
     return out
 
 
-def _short(full_name: str) -> str:
-    # rules.py keys models by their short name; it must be unique in a document, the full name is not.
-    return re.sub(r"[^A-Za-z0-9_]", "_", full_name)
-
-
 def check_required_tags(resources: Sequence[Res], config: Config) -> Iterator[Finding]:
     required = config.get("requiredTags")
     required_tags = list(required if required is not None else _DEFAULTS.required_tags)
@@ -576,13 +547,15 @@ def check_required_tags(resources: Sequence[Res], config: Config) -> Iterator[Fi
             yield _finding("required-tags", declared_by[0], problem)
 
 
-def _tag_limit_findings(res: Res, prop: str, value: Any) -> Iterator[Finding]:
+def _tag_limit_findings(
+    res: Res, prop: str, value: Any, per: Literal["model", "version"]
+) -> Iterator[Finding]:
     tags = _plain_map(value)
     if tags is None:
         return  # not known yet in preview
-    for v in _evaluate("tag-limits", {"models": {"model": {"tags": tags}}}, res.stack):
-        where = f"{prop}.{v.path[3]}" if len(v.path) > 3 else prop
-        yield _finding("tag-limits", res, f"{where}: {v.message}")
+    for key, problem in rules.tag_limit_problems(tags, per):
+        where = prop if key is None else f"{prop}.{key}"
+        yield _finding("tag-limits", res, f"{where}: {problem}")
 
 
 def check_tag_limits(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
@@ -594,10 +567,10 @@ def check_tag_limits(resources: Sequence[Res], _config: Config) -> Iterator[Find
     for res in resources:
         if res.kind != "model_metadata" or not on_unity_catalog(res, resources):
             continue
-        yield from _tag_limit_findings(res, "tags", res.get("tags"))
+        yield from _tag_limit_findings(res, "tags", res.get("tags"), "model")
         for version, tags in sorted((res.mapping("versionTags") or {}).items()):
             if known(tags):
-                yield from _tag_limit_findings(res, f"versionTags.{version}", tags)
+                yield from _tag_limit_findings(res, f"versionTags.{version}", tags, "version")
 
 
 def _declared_names(res: Res) -> Iterator[tuple[str, str, str]]:
@@ -621,13 +594,8 @@ def _declared_names(res: Res) -> Iterator[tuple[str, str, str]]:
 
 def _alias_duplicates(res: Res) -> Iterator[Finding]:
     """Two pins of one ModelMetadata whose aliases differ only in case."""
-    aliases = _aliases_of(res)
-    if not aliases:
-        return
-    doc = {"models": {"model": {"description": "-", "aliases": dict.fromkeys(aliases, 1)}}}
-    for v in _evaluate("unique-names", doc, res.stack):
-        if "aliases" in v.path:
-            yield _finding("unique-names", res, f"aliases.{v.path[-1]}: {v.message}")
+    for alias, problem in rules.duplicate_aliases(_aliases_of(res) or {}):
+        yield _finding("unique-names", res, f"aliases.{alias}: {problem}")
 
 
 def _grant_list_duplicates(res: Res) -> Iterator[Finding]:
@@ -636,14 +604,15 @@ def _grant_list_duplicates(res: Res) -> Iterator[Finding]:
     blocks = grant_blocks(res)
     if target is None or not all(isinstance(b.principal, str) for b in blocks):
         return
-    # As a config document: entry 0 lists every principal, entry i+1 holds block i's privileges; the
-    # rule then checks each list for names that appear twice, as it does in the spec.
-    entries: list[dict[str, Any]] = [{"principals": [{"name": b.principal, "kind": "group"} for b in blocks]}]
-    entries += [{"privileges": [str(p) for p in b.privileges if known(p)]} for b in blocks]
-    for v in _evaluate("unique-names", _grants_doc(target[0], entries), res.stack):
-        i = v.path[v.path.index("grants") + 1]
-        where = "principals" if i == 0 else f"privileges of {blocks[int(i) - 1].principal!r}"
-        yield _finding("unique-names", res, f"grants on {target[0]} {target[1]!r}, {where}: {v.message}")
+    on = f"grants on {target[0]} {target[1]!r}"
+    # The principals of all blocks are one list, as a grant's are in the spec; each block's privileges
+    # another, in the spelling the spec compares (`execute` is EXECUTE).
+    for _j, problem in rules.duplicate_names([b.principal for b in blocks]):
+        yield _finding("unique-names", res, f"{on}, principals: {problem}")
+    for b in blocks:
+        privileges = [normalise_privilege(str(p)) for p in b.privileges if known(p)]
+        for _j, problem in rules.duplicate_names(privileges):
+            yield _finding("unique-names", res, f"{on}, privileges of {b.principal!r}: {problem}")
 
 
 def check_unique_names(resources: Sequence[Res], _config: Config) -> Iterator[Finding]:
@@ -724,31 +693,15 @@ def check_pinned_version_described(resources: Sequence[Res], _config: Config) ->
     described: dict[str, dict[str, str]] = {}
     for res in resources:
         name = model_full_name(res)
-        texts = res.mapping("versionDescriptions") if res.kind == "model_metadata" else None
-        if name and texts:
-            described.setdefault(name, {}).update(
-                {str(k): t if isinstance(t, str) else "" for k, t in texts.items() if known(t)}
-            )
+        if name and res.kind == "model_metadata":
+            described.setdefault(name, {}).update(_version_texts(res))
     for res in resources:
         name = model_full_name(res)
-        pins = {
-            alias: int(str(version))
-            for alias, version in (_aliases_of(res) or {}).items()
-            if known(version) and rules.version_problem(version) is None  # else alias-version reports it
-        }
+        pins = {alias: version for alias, version in (_aliases_of(res) or {}).items() if known(version)}
         if not name or not pins:
             continue
-        doc = {
-            "models": {
-                _short(name): {
-                    "description": "-",
-                    "aliases": pins,
-                    "versionDescriptions": described.get(name, {}),
-                }
-            }
-        }
-        for v in _evaluate("pinned-version-described", doc, res.stack):
-            yield _finding("pinned-version-described", res, v.message)
+        for problem in rules.undescribed_pins(pins, described.get(name, {})):
+            yield _finding("pinned-version-described", res, problem)
 
 
 def _registry_key(res: Res) -> str:
@@ -778,15 +731,8 @@ def check_role_principals(resources: Sequence[Res], _config: Config) -> Iterator
             or (_registry_key(res), _workspace(res), res.text("name")) not in granted
         ):
             continue
-        role = res.text("name") or ""
-        doc = {
-            "roles": {role: {"principals": []}},
-            "models": {
-                "policy_model": {"description": "-", "grants": [{"roles": [role], "privileges": ["EXECUTE"]}]}
-            },
-        }
-        for v in _evaluate("role-principals", doc, res.stack):
-            yield _finding("role-principals", res, v.message)
+        # The stack is the environment: every resource the engine sends has a URN that names it.
+        yield _finding("role-principals", res, rules.empty_role_problem(res.text("name") or "", res.stack))
 
 
 def check_deployer_manage(resources: Sequence[Res], config: Config) -> Iterator[Finding]:

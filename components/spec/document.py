@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.aliases import PRODUCTION_ALIAS
+from components.namespace import NAMESPACE as NAMESPACE  # re-exported: the spec's modules import it here
 from provider.limits import UC_SCHEME
 
-NAMESPACE = "mrgov"
 SHARED_FILE = "registry.yaml"
 
 PrincipalKind = Literal["user", "group", "service_principal"]

@@ -456,6 +456,12 @@ def test_tag_limits_follow_the_provider_of_the_metadata() -> None:
         assert of("tag-limits", evaluate([*alone, uc_model()])), provider
 
 
+def test_too_many_version_tags_are_counted_per_version() -> None:
+    many = {f"k{i}": "v" for i in range(51)}
+    [finding] = of("tag-limits", evaluate([metadata(provider=UC, versionTags={"3": many})]))
+    assert finding.message.endswith(": versionTags.3: 51 tags; allowed: at most 50 per version")
+
+
 def test_principal_names_of_model_permissions() -> None:
     found = of("principal-name", evaluate([permissions(users={" ": "READ"}, roles={"": "READ"})]))
     assert [f.message for f in found] == [
@@ -500,6 +506,17 @@ def test_role_principals_match_registry_and_workspace() -> None:
     # Two provider instances on one server are one registry.
     same = mrgov_provider("same", trackingUri=URI + "/")
     assert of("role-principals", evaluate([role("dashboards", members=[], provider=same), granted]))
+
+
+def test_role_principals_names_the_stack_as_the_environment() -> None:
+    found = of(
+        "role-principals",
+        evaluate([role("bi", members=[], stack="staging"), permissions(roles={"bi": "READ"})]),
+    )
+    assert [f.message for f in found] == [
+        "mrgov Role 'role-bi': role 'bi' is granted privileges but has no principals in environment "
+        "'staging', so its grants do nothing; allowed: a list of principals"
+    ]
 
 
 def test_pinned_versions_may_be_described_by_another_metadata_of_the_model() -> None:

@@ -935,6 +935,107 @@ def test_version_problem(version: object, ok: bool) -> None:
     assert (rules.version_problem(version) is None) is ok
 
 
+# The value-level cores the spec's rules and the policy pack both call: exact messages, as users see them.
+BROAD = ("account users", "users", "all users")
+NARROWER = "allowed: narrower privileges (such as EXECUTE) for 'account users', 'users', 'all users'"
+
+
+def test_tag_limit_problems() -> None:
+    assert list(rules.tag_limit_problems(TAGS, "model")) == []
+    many = {f"k{i}": "v" for i in range(limits.UC_TAGS_PER_OBJECT + 1)}
+    assert list(rules.tag_limit_problems(many, "model")) == [(None, "51 tags; allowed: at most 50 per model")]
+    assert list(rules.tag_limit_problems(many, "version")) == [
+        (None, "51 tags; allowed: at most 50 per version")
+    ]
+    long = "x" * (limits.UC_TAG_VALUE_MAX + 1)
+    assert list(rules.tag_limit_problems({"a=b": "x", "ok": "y", "team": long}, "model")) == [
+        ("a=b", "tag key 'a=b' contains =; allowed: any characters except . , - = / :"),
+        ("team", "tag value is 1001 characters long; allowed: at most 1000"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("version", "text", "problem"),
+    [
+        ("3", "Retrained.", None),
+        (3, "Retrained.", None),
+        ("3", " ", "is empty; allowed: a text saying what changed"),
+        ("v3", "Retrained.", "version 'v3' is not a model version; allowed: a positive integer such as 3"),
+        # A key that is not a version is reported as such, whatever its text.
+        ("0", "", "version '0' is not a model version; allowed: a positive integer such as 3"),
+    ],
+)
+def test_version_description_problem(version: object, text: str, problem: str | None) -> None:
+    assert rules.version_description_problem(version, text) == problem
+
+
+def test_undescribed_pins() -> None:
+    pins = {"Production": "2", "Champion": 3, "Old": 1, "Broken": "0"}
+    # Sorted by alias; the version's decimal text is the key, whether the pin is an int or text; an
+    # empty text describes nothing; a pin that is not a version is left to alias-version.
+    assert list(rules.undescribed_pins(pins, {"3": "Retrained.", "1": " "})) == [
+        "version 1 is pinned by alias 'Old' but has no description; "
+        "allowed: versionDescriptions: {'1': <what changed>}",
+        "version 2 is pinned by alias 'Production' but has no description; "
+        "allowed: versionDescriptions: {'2': <what changed>}",
+    ]
+    assert list(rules.undescribed_pins(pins, {"1": "a", "2": "b", "3": "c"})) == []
+
+
+def test_grant_shape_problems() -> None:
+    assert list(rules.grant_shape_problems(1, ["EXECUTE"])) == []
+    assert list(rules.grant_shape_problems(0, [])) == [
+        ((), "names no grantee; allowed: roles: [<role>, ...] and/or principals: [<principal>, ...]"),
+        (("privileges",), "is missing or empty; allowed: one or more privileges, such as [EXECUTE]"),
+    ]
+
+
+@pytest.mark.parametrize(("name", "ok"), [("ml_engineers", True), (" ", False), ("", False)])
+def test_principal_name_problem(name: str, ok: bool) -> None:
+    assert rules.principal_name_problem(name) == (None if ok else "is empty; allowed: a name")
+
+
+def test_duplicate_aliases() -> None:
+    assert list(rules.duplicate_aliases(["Champion", "Production"])) == []
+    assert [alias for alias, _p in rules.duplicate_aliases(["Champion", "Production", "champion"])] == [
+        "Champion",
+        "champion",
+    ]
+    [(_alias, problem), _] = rules.duplicate_aliases(["A", "a"])
+    assert problem == (
+        "alias 'A' is declared more than once (aliases are case-insensitive); allowed: each alias once"
+    )
+
+
+def test_duplicate_names() -> None:
+    # Case-insensitive; the later one is reported; blank names are principal-name's to report.
+    assert list(rules.duplicate_names(["a", "B", "A", " ", " ", "b"])) == [
+        (2, "'A' appears more than once in this list; allowed: each name once"),
+        (5, "'b' appears more than once in this list; allowed: each name once"),
+    ]
+    assert list(rules.duplicate_names(["EXECUTE", "APPLY_TAG"])) == []
+
+
+def test_broad_all_privileges_problem() -> None:
+    assert rules.broad_all_privileges_problem(["EXECUTE"], ["account users"], BROAD) is None
+    assert rules.broad_all_privileges_problem(["ALL_PRIVILEGES"], ["ml_engineers"], BROAD) is None
+    # Privileges in any spelling, principals in any case.
+    assert rules.broad_all_privileges_problem(["all privileges"], ["Account Users"], BROAD) == (
+        f"ALL_PRIVILEGES to the broad principal 'Account Users'; {NARROWER}"
+    )
+    assert rules.broad_all_privileges_problem(["ALL_PRIVILEGES"], ["alice", "users"], BROAD, "everyone") == (
+        f"ALL_PRIVILEGES to role 'everyone', which includes the broad principal 'users'; {NARROWER}"
+    )
+    assert rules.broad_all_privileges_problem(["ALL_PRIVILEGES"], ["alice"], BROAD, "team") is None
+
+
+def test_empty_role_problem() -> None:
+    assert rules.empty_role_problem("dashboards", "staging") == (
+        "role 'dashboards' is granted privileges but has no principals in environment 'staging', so its "
+        "grants do nothing; allowed: a list of principals"
+    )
+
+
 # --------------------------------------------------------------------------------------------------------
 # Registry events: webhooks (MLflow target) and deployment jobs (Databricks target)
 # --------------------------------------------------------------------------------------------------------
