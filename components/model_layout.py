@@ -4,6 +4,8 @@ Whatever the target, a model's managed tags, alias pins, version descriptions an
 retention (`archive`) and its promotion gates (`gates`, `overrides`) are one
 `mrgov:registry:ModelMetadata` resource, a child of the model resource (`databricks.RegisteredModel`
 on Unity Catalog, `mrgov:registry:RegisteredModel` on an MLflow server), named `<model>-metadata`.
+Both targets pass the model's resolved `ModelSpec` as it is, so a new per-model setting reaches this
+resource by being read here, whatever the target.
 
 The child is never protected, even in prod (moving or dropping an alias is ordinary work), shares
 the model's `retain_on_delete` (a model that leaves the stack but stays in the registry keeps its
@@ -13,42 +15,16 @@ deletes everything on it: no calls on a dead object).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
-
 import pulumi
 
-from components.spec import ArchiveSpec, GateSpec
+from components.spec import GateSpec, ModelSpec
 from provider import sdk
-
-
-class ModelContents(Protocol):
-    """What a model declares about itself: both targets' model specs have it."""
-
-    @property
-    def full_name(self) -> str: ...
-    @property
-    def tags(self) -> Mapping[str, str]: ...
-    @property
-    def aliases(self) -> Mapping[str, int]: ...
-    @property
-    def version_descriptions(self) -> Mapping[int, str]: ...
-    @property
-    def version_tags(self) -> Mapping[int, Mapping[str, str]]: ...
-    @property
-    def archive(self) -> ArchiveSpec | None: ...
-    @property
-    def gates(self) -> Mapping[str, GateSpec]: ...
-    @property
-    def overrides(self) -> Mapping[str, str]: ...
-    @property
-    def retain_on_delete(self) -> bool: ...
 
 
 def child_options(
     model: pulumi.Resource,
     provider: pulumi.ProviderResource,
-    spec: ModelContents,
+    spec: ModelSpec,
     *after: pulumi.Resource,
     deleted_with_model: bool = True,
 ) -> pulumi.ResourceOptions:
@@ -69,7 +45,7 @@ def child_options(
 
 
 def model_metadata(
-    name: str, model: pulumi.Resource, provider: pulumi.ProviderResource, spec: ModelContents
+    name: str, model: pulumi.Resource, provider: pulumi.ProviderResource, spec: ModelSpec
 ) -> sdk.ModelMetadata:
     """The model's ModelMetadata (`{name}-metadata`); also what reports aliases set by others."""
     args = sdk.ModelMetadataArgs(

@@ -13,8 +13,8 @@ Only the aliases and tag keys the stack declares are managed. Which other aliase
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_databricks as databricks
@@ -22,43 +22,28 @@ import pulumi_databricks as databricks
 from components import lineage
 from components.databricks.grants import GrantList, SecurableGrantsArgs, securable_grants
 from components.model_layout import model_metadata
-from components.spec import ArchiveSpec, GateSpec
+from components.spec import ModelSpec
 from provider import sdk
 from provider.limits import alias_uri
 
 
 @dataclass(frozen=True)
 class RegisteredModelArgs:
-    """Inputs for one registered model. `grants` come from grants.grant_list.
+    """Inputs for one registered model: its resolved spec, and what the stack decides around it.
 
-    `aliases` maps alias -> version; `version_descriptions` maps version -> description;
-    `version_tags` version -> tags; `archive`, `gates` and `overrides` are the model's retention, its
-    promotion gates by alias and their break-glass reasons (components/spec/, provider/registry/).
+    `model` is the model as the spec resolved it (components/spec/model.py): its name, owner,
+    description (the model's comment), `retain_on_delete` and everything its ModelMetadata carries are
+    read from there, as on the MLflow target, so a new per-model setting needs nothing here.
+    `grants` come from grants.grant_list (the deployer's MANAGE folded in, the lock-out checked).
     `adopt`: the model exists already (a training pipeline registered it); the stack imports it on the
     first `up` instead of failing on "already exists". The declared owner and comment must match the
-    model's for that first `up` (Pulumi refuses an import whose inputs differ).
+    model's for that first `up` (Pulumi refuses an import whose inputs differ). `protect`: the stack's.
     """
 
-    catalog_name: str
-    schema_name: str
-    model_name: str
-    comment: str = ""
-    owner: str | None = None
+    model: ModelSpec
     grants: GrantList = ()
-    aliases: Mapping[str, int] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
-    version_descriptions: Mapping[int, str] = field(default_factory=dict)
-    version_tags: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
-    archive: ArchiveSpec | None = None
-    gates: Mapping[str, GateSpec] = field(default_factory=dict)
-    overrides: Mapping[str, str] = field(default_factory=dict)
     adopt: bool = False
     protect: bool = False
-    retain_on_delete: bool = False
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.catalog_name}.{self.schema_name}.{self.model_name}"
 
 
 class RegisteredModel(pulumi.ComponentResource):
@@ -91,19 +76,20 @@ class RegisteredModel(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
         super().__init__("mrgov:databricks:RegisteredModel", name, None, opts)
-        full_name = args.full_name
+        spec = args.model
+        full_name = spec.full_name
         self.model = databricks.RegisteredModel(
             f"{name}-model",
-            catalog_name=args.catalog_name,
-            schema_name=args.schema_name,
-            name=args.model_name,
-            comment=args.comment or None,
-            owner=args.owner,
+            catalog_name=spec.catalog_name,
+            schema_name=spec.schema_name,
+            name=spec.name,
+            comment=spec.description or None,
+            owner=spec.owner,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(depends_on),
                 protect=args.protect,
-                retain_on_delete=args.retain_on_delete,
+                retain_on_delete=spec.retain_on_delete,
                 # A registered model's id is its full name.
                 import_=full_name if args.adopt else None,
             ),
@@ -114,13 +100,13 @@ class RegisteredModel(pulumi.ComponentResource):
             parent=self.model,
             depends_on=[self.model],
             deleted_with=self.model,
-            retain_on_delete=args.retain_on_delete,
+            retain_on_delete=spec.retain_on_delete,
         )
-        self.metadata = model_metadata(name, self.model, registry, args)
+        self.metadata = model_metadata(name, self.model, registry, spec)
 
         self.full_name = pulumi.Output.from_input(full_name)
         self.alias_uris = pulumi.Output.from_input(
-            {alias: alias_uri(full_name, alias) for alias in sorted(args.aliases)}
+            {alias: alias_uri(full_name, alias) for alias in sorted(spec.aliases)}
         )
         self.unmanaged_aliases = self.metadata.other_aliases.apply(
             lambda seen: dict(sorted((seen or {}).items()))

@@ -161,6 +161,11 @@ class ModelSpec(_Securable):
     """`owner` with its kind, resolved like any principal (None when the model names no owner)."""
 
     @property
+    def catalog_name(self) -> str:
+        """The catalog part of `full_name`."""
+        return self.full_name.removesuffix(f".{self.schema_name}.{self.name}")
+
+    @property
     def managed_aliases(self) -> tuple[str, ...]:
         return tuple(sorted(self.aliases))
 

@@ -12,7 +12,7 @@ from components.databricks.grants import grant_list, holders_by_privilege
 from components.databricks.model import RegisteredModel, RegisteredModelArgs
 from components.databricks.registry import registry_uri_for
 from components.databricks.schema import Schema, SchemaArgs
-from components.spec import DatabricksTarget, Grant
+from components.spec import DatabricksTarget, Grant, ModelSpec
 from provider import sdk
 from provider.limits import alias_uri
 from tests.unit.conftest import MRGOV_METADATA, MRGOV_PROVIDER, MockRun
@@ -32,6 +32,22 @@ def uc_registry() -> sdk.Provider:
 def model(name: str, args: RegisteredModelArgs) -> RegisteredModel:
     """A Databricks RegisteredModel component, its metadata through its own mrgov provider."""
     return RegisteredModel(name, args, registry=uc_registry())
+
+
+def model_spec(name: str, **declared: Any) -> ModelSpec:
+    """A resolved model `cat.sch.<name>` that declares only `declared` (as resolve_spec gives it)."""
+    nothing: dict[str, Any] = {
+        "description": "",
+        "owner": None,
+        "tags": {},
+        "version_descriptions": {},
+        "aliases": {},
+        "retain_on_delete": False,
+        "served": False,
+        "adopt": False,
+        "grants": (),
+    }
+    return ModelSpec(name=name, schema_name="sch", full_name=f"cat.sch.{name}", **(nothing | declared))
 
 
 def g(principal: str, *privileges: str) -> Grant:
@@ -138,7 +154,7 @@ def test_schema_grants_follow_the_schema(mock_program: Callable[..., MockRun]) -
 
 def test_model_without_tags_aliases_or_grants(mock_program: Callable[..., MockRun]) -> None:
     def program() -> dict[str, Any]:
-        m = model("m", RegisteredModelArgs("cat", "sch", "bare_model", owner="ml-owners"))
+        m = model("m", RegisteredModelArgs(model_spec("bare_model", owner="ml-owners")))
         return {"uris": m.alias_uris, "full_name": m.full_name, "unmanaged": m.unmanaged_aliases}
 
     run = mock_program(program)
@@ -173,13 +189,13 @@ def test_model_children_are_never_protected_even_under_a_protected_model(
     mock_program: Callable[..., MockRun],
 ) -> None:
     args = RegisteredModelArgs(
-        "cat",
-        "sch",
-        "some_model",
+        model_spec(
+            "some_model",
+            aliases={"Production": 4},
+            tags={"domain": "cost"},
+            version_descriptions={4: "Fourth."},
+        ),
         grants=(("team", ("EXECUTE",)),),
-        aliases={"Production": 4},
-        tags={"domain": "cost"},
-        version_descriptions={4: "Fourth."},
         protect=True,
     )
     run = mock_program(lambda: {"uris": model("m", args).alias_uris})
