@@ -31,6 +31,7 @@ from components.audit.snapshot import (
     RunInfo,
     VersionSnapshot,
 )
+from components.mlflow.reach import mlflow_credentials
 from components.spec import MlflowTarget, StackSpec, build_from_files
 from localdev import audit
 
@@ -400,17 +401,17 @@ def test_mlflow_credentials_come_from_the_environment_else_the_local_secrets_fil
         monkeypatch.delenv(key, raising=False)
     target = build_from_files(ROOT, "local").target
     assert isinstance(target, MlflowTarget)
-    audit.mlflow_credentials(target, tmp_path)
+    mlflow_credentials(target, os.environ, audit.local_secrets(tmp_path))
     assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
     assert not (tmp_path / "secrets.env").exists()  # never made by an audit
 
     (tmp_path / "secrets.env").write_text("MLFLOW_TRACKING_PASSWORD=from-the-file\n")
-    audit.mlflow_credentials(target, tmp_path)
+    mlflow_credentials(target, os.environ, audit.local_secrets(tmp_path))
     assert (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]) == (
         "admin",
         "from-the-file",
     )
 
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-the-environment")
-    audit.mlflow_credentials(target, tmp_path)
+    mlflow_credentials(target, os.environ, audit.local_secrets(tmp_path))
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "from-the-environment"
