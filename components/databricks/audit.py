@@ -7,6 +7,10 @@ mlflow/store/artifact/unity_catalog_models_artifact_repo.py), the runs on the `d
 server, and the Databricks SDK's effective grants (`grants.get_effective`, inherited grants included) on
 the model's schema and on the model, whose securable type is `function`
 (terraform-provider-databricks catalog/permissions/permissions.go maps `model` to it).
+
+CREATE MODEL is a schema privilege; USE MODEL is `EXECUTE` on the model (there is no USE_MODEL
+privilege). Unity Catalog refuses to register a version whose signature lacks inputs or outputs, so a
+READY version has one even when its MLmodel file cannot be read.
 """
 
 from __future__ import annotations
@@ -18,13 +22,20 @@ from dataclasses import replace
 from typing import Any
 
 from components.audit.readers import read_model, reason
-from components.audit.snapshot import Access, Holding, RegistrySnapshot
+from components.audit.snapshot import Access, Holding, RegistrySnapshot, TargetTerms, Wanted
 from components.databricks.reach import databricks_target
 from components.spec import StackSpec
 from provider.limits import version_uri
 from provider.registry.client import preload_mlflow, registry_client, tracking_uri_for
 
 UC_MODEL_SECURABLE = "function"
+TERMS = TargetTerms(
+    create_model=Wanted(frozenset({"CREATE_MODEL", "ALL_PRIVILEGES"}), "CREATE_MODEL"),
+    use_model=Wanted(
+        frozenset({"EXECUTE", "ALL_PRIVILEGES"}), "EXECUTE", "USE MODEL is EXECUTE on Unity Catalog"
+    ),
+    ready_has_signature="Unity Catalog registers only versions whose signature has inputs and outputs",
+)
 
 
 @contextlib.contextmanager
@@ -102,4 +113,4 @@ def read_uc(spec: StackSpec, workspace: Any | None = None) -> RegistrySnapshot:
         use = uc_access(workspace, UC_MODEL_SECURABLE, model.full_name) if held.exists else None
         models.append(replace(held, create_access=schema_access[schema], use_access=use))
     host = f"profile {target.profile}" if target.profile else target.host or "host from DATABRICKS_HOST"
-    return RegistrySnapshot("databricks", f"{registry_uri} ({host})", tuple(models))
+    return RegistrySnapshot("databricks", f"{registry_uri} ({host})", tuple(models), TERMS)

@@ -4,6 +4,10 @@ MLflow's registry client for models and versions (one version search per model, 
 descriptions, tags, runs and sources), each version's MLmodel file for its signature and input example,
 the basic-auth app's users and roles for the grants (provider/auth/snapshot.py: two requests, admin
 only), and the run of each version an alias points at for its logged datasets.
+
+MLflow has no CREATE MODEL privilege (any signed-in user may create a model), so the model creators'
+EDIT or MANAGE on the model stands in, and the evidence says so; USE MODEL is READ or more
+(provider/auth/levels.py maps EXECUTE to READ).
 """
 
 from __future__ import annotations
@@ -12,12 +16,22 @@ from dataclasses import replace
 from typing import Any
 
 from components.audit.readers import read_model, reason
-from components.audit.snapshot import Access, Holding, RegistrySnapshot
+from components.audit.snapshot import Access, Holding, RegistrySnapshot, TargetTerms, Wanted
 from components.mlflow.reach import mlflow_target
 from components.spec import StackSpec
 from provider.auth.levels import LEVELS
 from provider.auth.snapshot import DEFAULT_WORKSPACE, RESOURCE_TYPE, AuthSnapshot, snapshot
 from provider.registry.client import preload_mlflow, registry_client
+
+TERMS = TargetTerms(
+    create_model=Wanted(
+        frozenset({"EDIT", "MANAGE"}),
+        "EDIT or MANAGE",
+        "MLflow has no CREATE MODEL privilege, any signed-in user may create a model: the model "
+        "creators' EDIT or MANAGE on the model stands in",
+    ),
+    use_model=Wanted(frozenset(LEVELS), "READ or more", "USE MODEL is READ or more on MLflow"),
+)
 
 
 def mlflow_access(auth: AuthSnapshot, model: str, workspace: str = DEFAULT_WORKSPACE) -> Access:
@@ -91,4 +105,4 @@ def read_mlflow(spec: StackSpec, tracking_uri: str | None = None) -> RegistrySna
             else Access(f"model {model.full_name}", error=auth_error)
         )
         models.append(replace(held, create_access=access, use_access=access))
-    return RegistrySnapshot("mlflow", uri, tuple(models))
+    return RegistrySnapshot("mlflow", uri, tuple(models), TERMS)

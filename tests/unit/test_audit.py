@@ -31,6 +31,8 @@ from components.audit.snapshot import (
     RunInfo,
     VersionSnapshot,
 )
+from components.databricks.audit import TERMS as UC_TERMS
+from components.mlflow.audit import TERMS as MLFLOW_TERMS
 from components.mlflow.reach import mlflow_credentials
 from components.spec import MlflowTarget, StackSpec, build_from_files
 from localdev import audit
@@ -91,7 +93,8 @@ def local() -> StackSpec:
 def _audit(spec: StackSpec, *models: ModelSnapshot, target: str = "mlflow") -> Report:
     by_name = {m.name: m for m in models}
     full = tuple(by_name.get(m.full_name) or model_snapshot(spec, m.name) for m in spec.models)
-    return evaluate(spec, RegistrySnapshot(target, "http://127.0.0.1:5000", full), Options(now=NOW))
+    terms = {"mlflow": MLFLOW_TERMS, "databricks": UC_TERMS}[target]
+    return evaluate(spec, RegistrySnapshot(target, "http://127.0.0.1:5000", full, terms), Options(now=NOW))
 
 
 def _checks(report: Report, model: str, item: str) -> list[Check]:

@@ -60,7 +60,8 @@ KNOWN = {("components/rules.py", "webhook_secret_violations")}
 
 def _ladders(root: Path = ROOT_DIR, scanned: tuple[str, ...] = SCANNED) -> set[tuple[str, str]]:
     """(file, function) of each isinstance on a target model, and of each kind compared with a table
-    kind (`x.kind == "mlflow"`, `doc.get("kind") != "databricks"`); `<module>` outside functions."""
+    kind (`x.kind == "mlflow"`, `doc.get("kind") != "databricks"`, `target == "databricks"`);
+    `<module>` outside functions."""
     models = {m.__name__ for m in _config_models().values()}
     files = [root / top for top in scanned if top.endswith(".py")]
     files += [p for top in scanned if not top.endswith(".py") for p in (root / top).rglob("*.py")]
@@ -82,16 +83,25 @@ def _kind_tests(node: ast.AST, where: str, models: set[str]) -> Iterator[str]:
                 yield where
         elif isinstance(child, ast.Compare):
             sides = [child.left, *child.comparators]
-            named = any(isinstance(side, ast.Constant) and side.value in TARGETS for side in sides)
+            named = any(
+                isinstance(c, ast.Constant) and c.value in TARGETS for side in sides for c in _constants(side)
+            )
             if named and any(_is_kind(side) for side in sides):
                 yield where
         yield from _kind_tests(child, inner, models)
 
 
+def _constants(node: ast.expr) -> list[ast.expr]:
+    """A side of a comparison, or the items of a tuple, list or set literal (`kind in ("mlflow",)`)."""
+    return list(node.elts) if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+
+
 def _is_kind(node: ast.expr) -> bool:
-    """`x.kind` or `x.get("kind")`."""
+    """What holds a target's kind: `x.kind`, `x.target`, `kind`, `target` or `x.get("kind")`."""
     if isinstance(node, ast.Attribute):
-        return node.attr == "kind"
+        return node.attr in ("kind", "target")
+    if isinstance(node, ast.Name):
+        return node.id in ("kind", "target")
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
@@ -113,6 +123,8 @@ def test_the_ladder_scan_finds_a_ladder(tmp_path: Path) -> None:
         "def a(spec):\n    return isinstance(spec.target, MlflowTarget)\n"
         "def b(cfg):\n    return cfg.target.kind != 'databricks'\n"
         "def c(doc):\n    return doc.get('kind') == 'mlflow'\n"
+        "def e(snapshot):\n    return snapshot.target == 'databricks'\n"
+        "def f(target):\n    return target in ('mlflow',)\n"
         "def d(cfg):\n    def inner():\n        return 'mlflow' == cfg.target.kind\n    return inner\n"
         "LADDER = isinstance(TARGET, (DatabricksTarget, str))\n"
         "def fine(p):\n    return p.kind == 'group' and isinstance(p, dict)\n"
@@ -125,6 +137,8 @@ def test_the_ladder_scan_finds_a_ladder(tmp_path: Path) -> None:
         ("components/x.py", "a"),
         ("components/x.py", "b"),
         ("components/x.py", "c"),
+        ("components/x.py", "e"),
+        ("components/x.py", "f"),
         ("components/x.py", "inner"),
         ("components/x.py", "<module>"),
     }
