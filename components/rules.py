@@ -705,13 +705,14 @@ def _protect_production(cfg: StackConfig) -> Iterator[Violation]:
 
 
 def _deployer(cfg: StackConfig) -> Iterator[Violation]:
-    if cfg.target.kind == "databricks" and cfg.deployer is None:
+    if cfg.target.needs_deployer and cfg.deployer is None:
         yield Violation(
             "deployer-manage",
             "mandatory",
             ("deployer",),
-            "is required for the databricks target: grants are authoritative and would revoke the deploying "
-            "identity's own MANAGE; allowed: the user, group or service principal that runs pulumi up",
+            f"is required for the {cfg.target.kind} target: grants are authoritative and would revoke the "
+            "deploying identity's own MANAGE; allowed: the user, group or service principal that runs "
+            "pulumi up",
         )
 
 
@@ -723,7 +724,8 @@ def tracking_uri_problem(uri: str) -> str | None:
 
 
 def _target_uri(cfg: StackConfig) -> Iterator[Violation]:
-    if cfg.target.kind == "mlflow" and (problem := tracking_uri_problem(cfg.target.tracking_uri)):
+    server = cfg.target.mlflow_server
+    if server is not None and (problem := tracking_uri_problem(server.tracking_uri)):
         yield Violation("tracking-uri", "mandatory", ("target", "trackingUri"), problem)
 
 
@@ -764,7 +766,7 @@ _SECRET_HOW = "`pulumi config set --secret mrgov:deployHookSecret <value>`"
 
 
 def _webhooks(cfg: StackConfig) -> Iterator[Violation]:
-    if cfg.webhooks and cfg.target.kind != "mlflow":
+    if cfg.webhooks and not cfg.target.supports_webhooks:
         for name in cfg.webhooks:
             yield Violation(
                 "webhook-target",
@@ -829,7 +831,7 @@ def _deployment_jobs(cfg: StackConfig) -> Iterator[Violation]:
         if job is None:
             continue
         path: KeyPath = ("models", name, "deploymentJob")
-        if cfg.target.kind != "databricks":
+        if not cfg.target.supports_deployment_jobs:
             yield Violation(
                 "deployment-job-target",
                 "mandatory",

@@ -22,38 +22,33 @@ Exit status: 0 when every mandatory item passes, 1 when one fails, 2 when the au
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from components.audit.checklist import Options, evaluate
-from components.audit.readers import read_mlflow, read_uc, reason
+from components.audit.readers import reason
 from components.audit.report import to_json_text, to_markdown
-from components.spec import DatabricksTarget, MlflowTarget, SpecError, StackSpec, build_from_files
+from components.spec import SpecError, StackSpec, build_from_files
+from components.targets import target_for
 from components.validate import stacks_in
 from localdev.mlflow_server import load_secrets
-from localdev.preview_all import databricks_credentials_problem, mlflow_problem
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 class AuditError(Exception):
     """The audit cannot run; the message says why and what to do."""
 
 
-def mlflow_credentials(target: MlflowTarget, state_dir: Path) -> None:
-    """The environment's MLflow credentials, else the local server's secrets file if there is one."""
-    if target.username:
-        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", target.username)
-    if os.environ.get("MLFLOW_TRACKING_PASSWORD") or os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        return
+def local_secrets(state_dir: Path) -> Callable[[], Mapping[str, str]] | None:
+    """How to read the local server's secrets file (localdev/mlflow_server.py), None if there is none:
+    an audit never makes the file (load_secrets would, with a random password)."""
     if not (state_dir / "secrets.env").exists():
-        return  # an audit never makes the file (load_secrets would, with a random password)
-    stored = load_secrets(state_dir)
-    for key in SECRET_KEYS:
-        os.environ.setdefault(key, stored[key])
+        return None
+    return functools.partial(load_secrets, state_dir)
 
 
 def load_spec(project: Path, stack: str) -> StackSpec:
@@ -66,43 +61,15 @@ def load_spec(project: Path, stack: str) -> StackSpec:
         raise AuditError(str(exc)) from None
 
 
-def databricks_problem(target: DatabricksTarget, env: Mapping[str, str]) -> str | None:
-    """Why the Databricks SDK would find no credentials, or None.
-
-    A token, an OAuth client or a profile, as `make preview-all` checks; or any other kind of
-    Databricks unified authentication named by DATABRICKS_AUTH_TYPE with a host (CI's `github-oidc`),
-    which the SDK resolves itself.
-    """
-    if env.get("DATABRICKS_AUTH_TYPE") and (target.host or env.get("DATABRICKS_HOST")):
-        return None
-    return databricks_credentials_problem(target, env)
-
-
 def prepare(spec: StackSpec, state_dir: Path) -> None:
     """Credentials and a quick reachability check, so a down registry is one clear message."""
     # A stopped server should fail in seconds, not after MLflow's default retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    target = spec.target
-    if isinstance(target, MlflowTarget):
-        mlflow_credentials(target, state_dir)
-        if problem := mlflow_problem(target):
-            raise AuditError(problem)
-        from provider.registry.client import registry_client
-
-        try:
-            registry_client(target.tracking_uri.rstrip("/")).search_registered_models(max_results=1)
-        except Exception as exc:  # noqa: BLE001 - one message, not a traceback
-            raise AuditError(
-                f"cannot read the registry at {target.tracking_uri}: {reason(exc)} (credentials: "
-                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, else .state/secrets.env)"
-            ) from None
-    elif isinstance(target, DatabricksTarget):
-        if problem := databricks_problem(target, os.environ):
-            raise AuditError(problem)
-        if target.host and not os.environ.get("DATABRICKS_HOST") and not target.profile:
-            os.environ["DATABRICKS_HOST"] = target.host  # MLflow's databricks-uc reads the environment
+    target = target_for(spec.target.kind)
+    if problem := target.audit_problem(spec, os.environ, local_secrets(state_dir)):
+        raise AuditError(problem)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(project, args.stack)
         prepare(spec, state_dir)
-        snapshot = read_mlflow(spec) if isinstance(spec.target, MlflowTarget) else read_uc(spec)
+        snapshot = target_for(spec.target.kind).read_registry(spec)
         report = evaluate(spec, snapshot, options)
     except AuditError as exc:
         print(f"audit of stack {args.stack!r} cannot run: {exc}", file=sys.stderr)

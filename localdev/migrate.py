@@ -677,8 +677,8 @@ def _ordered(placed: list[tuple[float, dict[str, Any]]]) -> list[dict[str, Any]]
 # The command
 # ------------------------------------------------------------------------------------------------
 def provider_inputs_for(project: Path, stack: str) -> dict[str, Any]:
-    """The provider inputs the program declares for `stack`: its target's tracking URI and username."""
-    from components.spec import MlflowTarget, SpecError, build_from_files
+    """The provider inputs the program declares for `stack`: its MLflow server's URI and username."""
+    from components.spec import SpecError, build_from_files
 
     try:
         spec = build_from_files(project, stack)
@@ -688,12 +688,13 @@ def provider_inputs_for(project: Path, stack: str) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise MigrationError(f"cannot read the config of stack {stack!r}: {exc}") from None
-    target = spec.target
-    if not isinstance(target, MlflowTarget):
-        raise MigrationError(DATABRICKS_REFUSAL.format(stack=stack, kind=target.kind))
-    inputs: dict[str, Any] = {"trackingUri": target.tracking_uri.rstrip("/")}
-    if target.username:
-        inputs["username"] = target.username
+    # The dynamic-provider layout this rewrites is the one written against an MLflow server.
+    server = spec.target.mlflow_server
+    if server is None:
+        raise MigrationError(DATABRICKS_REFUSAL.format(stack=stack, kind=spec.target.kind))
+    inputs: dict[str, Any] = {"trackingUri": server.tracking_uri.rstrip("/")}
+    if server.username:
+        inputs["username"] = server.username
     return inputs
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no stubs in the pinned venv
 
 from components.spec import NAMESPACE, SpecError, build, build_from_files, load_yaml
+from components.targets import TARGETS
 from components.validate import stacks_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,9 +200,10 @@ def plan(
 
     target = config.get(_key("target"))
     if tracking_uri is not None:
-        if not isinstance(target, Mapping) or target.get("kind") != "mlflow":
+        uri_key = _tracking_uri_key(target)
+        if not isinstance(target, Mapping) or uri_key is None:
             raise NewEnvError(f"--tracking-uri is for an MLflow target; Pulumi.{template}.yaml's is not")
-        config[_key("target")] = {**target, "trackingUri": tracking_uri}
+        config[_key("target")] = {**target, uri_key: tracking_uri}
     if deployer is not None:
         config[_key("deployer")] = deployer
     elif _key("deployer") in config:
@@ -212,6 +214,12 @@ def plan(
     if without_aliases:
         _drop_aliases(project, template, config)
     return Plan(env, template, config, notes)
+
+
+def _tracking_uri_key(target: Any) -> str | None:
+    """The key of the template's target config that --tracking-uri sets (its target's contract), or None."""
+    kind = target.get("kind") if isinstance(target, Mapping) else None
+    return TARGETS[kind].tracking_uri_key if isinstance(kind, str) and kind in TARGETS else None
 
 
 def _drop_aliases(project: Path, template: str, config: dict[str, Any]) -> None:

@@ -3,10 +3,11 @@
 For each `Pulumi.<stack>.yaml` in the project:
 
 1. the stack spec is built (the governance rules on the config; a broken config fails here);
-2. the stack's target must be reachable, or the stack is **skipped** with the reason, without failing the
-   command: a Databricks stack needs credentials (DATABRICKS_HOST with a token or OAuth client, or a
-   config profile) and the Databricks provider plugin; an MLflow stack needs its server to answer; and
-   the stack must exist in the configured backend;
+2. the stack's target must be reachable (its `preview_problem`, components/<kind>/target.py), or the
+   stack is **skipped** with the reason, without failing the command: a Databricks stack needs
+   credentials (DATABRICKS_HOST with a token or OAuth client, or a config profile) and the Databricks
+   provider plugin; an MLflow stack needs its server to answer; and the stack must exist in the
+   configured backend;
 3. `pulumi preview --json --policy-pack policies` runs, with Pulumi's streaming JSON events, which carry
    both the resource steps (counted per operation) and the policy violations (plain `--json` output
    leaves policy events out).
@@ -21,29 +22,21 @@ mandatory policy violation; skipped stacks do not count.
 from __future__ import annotations
 
 import argparse
-import configparser
+import functools
 import json
 import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from components.spec import (
-    DatabricksTarget,
-    MlflowTarget,
-    SpecError,
-    StackSpec,
-    build_from_files,
-    load_stack_file,
-)
+from components.spec import SpecError, build_from_files, load_stack_file
+from components.targets import target_for
 from components.validate import stacks_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,58 +123,6 @@ class Pulumi:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Can the stack's target be reached?
-# --------------------------------------------------------------------------------------------------------
-def databricks_credentials_problem(target: DatabricksTarget, env: Mapping[str, str]) -> str | None:
-    """Why the Databricks SDK would find no credentials for this target, or None if it would."""
-    profile = target.profile or env.get("DATABRICKS_CONFIG_PROFILE")
-    if profile:
-        cfg_file = Path(env.get("DATABRICKS_CONFIG_FILE") or Path(env.get("HOME", "~")) / ".databrickscfg")
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(cfg_file.expanduser())
-        except configparser.Error as exc:
-            return f"the Databricks config file {cfg_file} cannot be read: {exc}"
-        if parser.has_section(profile) or (profile == "DEFAULT" and parser.defaults()):
-            return None
-        return f"profile {profile!r} is not in {cfg_file}"
-    host = target.host or env.get("DATABRICKS_HOST")
-    token = env.get("DATABRICKS_TOKEN") or (
-        env.get("DATABRICKS_CLIENT_ID") and env.get("DATABRICKS_CLIENT_SECRET")
-    )
-    if host and token:
-        return None
-    missing = [name for name, ok in (("DATABRICKS_HOST", host), ("DATABRICKS_TOKEN", token)) if not ok]
-    return (
-        f"no Databricks credentials: {' and '.join(missing)} not set (or DATABRICKS_CLIENT_ID and "
-        "DATABRICKS_CLIENT_SECRET for OAuth), and no profile (DATABRICKS_CONFIG_PROFILE or target.profile)"
-    )
-
-
-def mlflow_problem(target: MlflowTarget, timeout: float = 3.0) -> str | None:
-    """Why the MLflow server cannot be reached, or None when its /health answers."""
-    url = target.tracking_uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            if response.status == 200:
-                return None
-            return f"the MLflow server at {target.tracking_uri} answered {response.status} on /health"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return (
-            f"the MLflow server at {target.tracking_uri} does not answer ({reason}); "
-            "start it with `make mlflow-up`"
-        )
-
-
-def target_label(spec: StackSpec) -> str:
-    if isinstance(spec.target, MlflowTarget):
-        return f"mlflow {spec.target.tracking_uri}"
-    where = f"profile {spec.target.profile}" if spec.target.profile else spec.target.host or "host from env"
-    return f"databricks ({where})"
-
-
-# --------------------------------------------------------------------------------------------------------
 # Reading the preview's events
 # --------------------------------------------------------------------------------------------------------
 def _name_of(urn: str) -> str:
@@ -250,8 +191,10 @@ def preview_stack(
     env: Mapping[str, str],
     policy_pack: Path = POLICIES,
     policy_config: Path | None = None,
-    has_databricks_plugin: bool | None = None,
+    has_plugin: Callable[[str], bool] | None = None,
 ) -> StackPreview:
+    """Preview one stack, or say why it failed or was skipped; `has_plugin` asks whether a Pulumi plugin
+    is installed (None: do not check)."""
     started = time.monotonic()
     try:
         spec = build_from_files(pulumi.project, stack)
@@ -266,17 +209,10 @@ def preview_stack(
             PolicyResult(p.severity, p.rule_id, f"{p.file} {p.key}: {p.message}") for p in exc.problems
         ]
         return result
-    result = StackPreview(stack, target_label(spec), "skipped")
+    target = target_for(spec.target.kind)
+    result = StackPreview(stack, target.label(spec), "skipped")
     result.policy = [PolicyResult("advisory", _rule_of(w), w) for w in spec.warnings]
-    if isinstance(spec.target, DatabricksTarget):
-        problem = databricks_credentials_problem(spec.target, env)
-        if problem is None and has_databricks_plugin is False:
-            problem = (
-                "the Databricks provider plugin (pulumi-resource-databricks) is not installed, and automatic "
-                "plugin downloads are off; install it with `pulumi plugin install resource databricks`"
-            )
-    else:
-        problem = mlflow_problem(spec.target)
+    problem = target.preview_problem(spec, env, has_plugin)
     if problem is None and existing is not None and stack not in existing:
         problem = (
             f"stack {stack!r} does not exist in the backend yet; create it with `make up STACK={stack}` "
@@ -335,31 +271,19 @@ def preview_all(
     policy_config: Path | None = None,
 ) -> list[StackPreview]:
     existing = pulumi.stacks()
-    plugin: bool | None = None
-    out = []
-    for stack in stacks:
-        needs_plugin = plugin is None and _is_databricks(pulumi.project, stack)
-        if needs_plugin:
-            plugin = pulumi.has_plugin("databricks")  # asked once, and only when a stack needs it
-        out.append(
-            preview_stack(
-                stack,
-                pulumi,
-                existing=existing,
-                env=env,
-                policy_pack=policy_pack,
-                policy_config=policy_config,
-                has_databricks_plugin=plugin,
-            )
+    has_plugin = functools.cache(pulumi.has_plugin)  # asked once a plugin, and only when a stack needs it
+    return [
+        preview_stack(
+            stack,
+            pulumi,
+            existing=existing,
+            env=env,
+            policy_pack=policy_pack,
+            policy_config=policy_config,
+            has_plugin=has_plugin,
         )
-    return out
-
-
-def _is_databricks(project: Path, stack: str) -> bool:
-    try:
-        return isinstance(build_from_files(project, stack).target, DatabricksTarget)
-    except SpecError:
-        return False
+        for stack in stacks
+    ]
 
 
 # --------------------------------------------------------------------------------------------------------

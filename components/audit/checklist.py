@@ -6,13 +6,9 @@ non-zero) or advisory. `evaluate()` turns a stack's spec and a `RegistrySnapshot
 per item, model and (for per-version items) version, each with the evidence it was judged on.
 docs/audit.md describes every item.
 
-Two targets, one checklist. What differs is written down where it differs:
-- CREATE MODEL is a schema privilege on Unity Catalog. MLflow has none (any signed-in user may create
-  a model), so there the model creators' EDIT or MANAGE on the model stands in, and the evidence says so.
-- USE MODEL is `EXECUTE` on Unity Catalog (there is no USE_MODEL privilege) and READ or more on MLflow
-  (provider/auth/levels.py maps EXECUTE to READ).
-- Unity Catalog refuses to register a version whose signature lacks inputs or outputs, so a READY
-  version there has one even when its MLmodel file cannot be read.
+One checklist for every target. What differs is the snapshot's `TargetTerms`, which each target's
+reader writes down (components/mlflow/audit.py, components/databricks/audit.py): which grants give
+CREATE MODEL and USE MODEL, and whether a READY version is known to have a signature.
 """
 
 from __future__ import annotations
@@ -23,20 +19,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from components.audit.snapshot import Access, Column, ModelSnapshot, RegistrySnapshot, VersionSnapshot
+from components.audit.snapshot import (
+    Access,
+    Column,
+    ModelSnapshot,
+    RegistrySnapshot,
+    TargetTerms,
+    VersionSnapshot,
+    Wanted,
+)
 from components.rules import PRODUCTION_ALIAS, Severity
 from components.spec import ModelSpec, RoleSpec, StackSpec
-from provider.auth.levels import LEVELS
 from provider.limits import ARCHIVED_TAG, alias_uri, version_uri
 from provider.registry.retention import archive_set
 
 Section = Literal["Registration", "Permissions", "Lifecycle"]
 Status = Literal["pass", "fail", "skip"]
 READY = "READY"
-MLFLOW_USE_LEVELS = frozenset(LEVELS)
-MLFLOW_CREATE_LEVELS = frozenset({"EDIT", "MANAGE"})
-UC_USE_PRIVILEGES = frozenset({"EXECUTE", "ALL_PRIVILEGES"})
-UC_CREATE_PRIVILEGES = frozenset({"CREATE_MODEL", "ALL_PRIVILEGES"})
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ def evaluate(spec: StackSpec, snapshot: RegistrySnapshot, options: Options | Non
     audits = []
     for model in spec.models:
         held = by_name.get(model.full_name) or ModelSnapshot(model.full_name, exists=False)
-        audits.append(_audit_model(spec, model, held, snapshot.target, options, now))
+        audits.append(_audit_model(spec, model, held, snapshot.terms, options, now))
     return Report(
         stack=spec.stack,
         environment=spec.environment,
@@ -187,21 +186,26 @@ def evaluate(spec: StackSpec, snapshot: RegistrySnapshot, options: Options | Non
 
 
 def _audit_model(
-    spec: StackSpec, model: ModelSpec, held: ModelSnapshot, target: str, options: Options, now: datetime
+    spec: StackSpec,
+    model: ModelSpec,
+    held: ModelSnapshot,
+    terms: TargetTerms,
+    options: Options,
+    now: datetime,
 ) -> ModelAudit:
     if not held.exists or held.error:
         why = held.error or f"the model {model.full_name!r} does not exist in the registry"
         failed = [Check(i.id, "fail", _severity(i, spec, model), why) for i in ITEMS]
         return ModelAudit(model.name, model.full_name, held.exists, "", tuple(failed))
     checks: list[Check] = []
-    checks += _per_version(held, "signature", lambda v: _signature(v, target))
+    checks += _per_version(held, "signature", lambda v: _signature(v, terms))
     checks += _per_version(held, "input-example", _input_example)
     checks.append(_name_convention(spec, model, held))
     checks.append(_description(model, held))
     checks.append(_required_tags(spec, held))
     checks += _per_version(held, "version-description", lambda v: _version_description(model, v))
     creators = [r for r in spec.roles if r.model_creator]
-    checks.append(_granted("create-model", spec, held.create_access, creators, target, create=True))
+    checks.append(_granted("create-model", spec, held.create_access, creators, terms.create_model))
     for item, names in (
         ("use-model-inference", options.inference_roles),
         ("use-model-dashboards", options.dashboard_roles),
@@ -220,7 +224,7 @@ def _audit_model(
                 )
             )
             continue
-        checks.append(_granted(item, spec, held.use_access, roles, target, create=False))
+        checks.append(_granted(item, spec, held.use_access, roles, terms.use_model))
     checks.append(_production_alias(spec, model, held))
     checks.append(_archived(model, held, now))
     checks.append(_history(held))
@@ -251,12 +255,12 @@ def _columns(columns: Sequence[Column]) -> str:
     return shown + (f", … ({len(columns)} columns)" if len(columns) > 8 else "")
 
 
-def _signature(v: VersionSnapshot, target: str) -> tuple[bool, str]:
+def _signature(v: VersionSnapshot, terms: TargetTerms) -> tuple[bool, str]:
     if v.logged is None:
-        if target == "databricks" and v.status == READY:
+        if terms.ready_has_signature and v.status == READY:
             return True, (
-                "Unity Catalog registers only versions whose signature has inputs and outputs, and this "
-                f"one is READY (its MLmodel file was not read: {v.logged_error or 'unknown reason'})"
+                f"{terms.ready_has_signature}, and this one is READY (its MLmodel file was not read: "
+                f"{v.logged_error or 'unknown reason'})"
             )
         return False, f"the version's MLmodel file could not be read: {v.logged_error or 'unknown reason'}"
     inputs, outputs = v.logged.inputs, v.logged.outputs
@@ -345,22 +349,9 @@ def _version_description(model: ModelSpec, v: VersionSnapshot) -> tuple[bool, st
 
 
 def _granted(
-    item: str, spec: StackSpec, access: Access | None, roles: Sequence[RoleSpec], target: str, *, create: bool
+    item: str, spec: StackSpec, access: Access | None, roles: Sequence[RoleSpec], wanted: Wanted
 ) -> Check:
-    uc = target == "databricks"
-    if uc:
-        wanted, what = (UC_CREATE_PRIVILEGES, "CREATE_MODEL") if create else (UC_USE_PRIVILEGES, "EXECUTE")
-        note = "" if create else " (USE MODEL is EXECUTE on Unity Catalog)"
-    else:
-        wanted, what = (
-            (MLFLOW_CREATE_LEVELS, "EDIT or MANAGE") if create else (MLFLOW_USE_LEVELS, "READ or more")
-        )
-        note = (
-            " (MLflow has no CREATE MODEL privilege, any signed-in user may create a model: the model "
-            "creators' EDIT or MANAGE on the model stands in)"
-            if create
-            else " (USE MODEL is READ or more on MLflow)"
-        )
+    what, note = wanted.named, f" ({wanted.note})" if wanted.note else ""
     if not roles:
         return Check(item, "fail", "mandatory", "no role of the stack has `modelCreator: true`" + note)
     if access is None or access.error:
@@ -373,7 +364,7 @@ def _granted(
         for p in role.principals:
             who = p.name if p.name == role.name else f"{p.name} (role {role.name})"
             h = access.holdings.get(p.name)
-            got = sorted(set(h.privileges) & wanted) if h else []
+            got = sorted(set(h.privileges) & wanted.privileges) if h else []
             if got:
                 via = f" via {h.via}" if h and h.via else ""
                 held.append(f"{who}: {', '.join(got)}{via}")

@@ -103,9 +103,30 @@ class ModelSnapshot:
 
 
 @dataclass(frozen=True)
+class Wanted:
+    """The grants that give one of the checklist's privileges on a target, and how the evidence says so."""
+
+    privileges: frozenset[str]  # holding any of these passes
+    named: str  # how the evidence names them: "CREATE_MODEL", "EDIT or MANAGE"
+    note: str = ""  # what the evidence adds, where the target spells the privilege its own way
+
+
+@dataclass(frozen=True)
+class TargetTerms:
+    """How the checklist judges a target's registry where targets differ (each target's audit.py)."""
+
+    create_model: Wanted  # CREATE MODEL, on `ModelSnapshot.create_access`
+    use_model: Wanted  # USE MODEL, on `ModelSnapshot.use_access`
+    # Why a READY version has a signature with inputs and outputs though its MLmodel file was not read
+    # (the registry refuses a version without one), or None: the file must be read.
+    ready_has_signature: str | None = None
+
+
+@dataclass(frozen=True)
 class RegistrySnapshot:
     """Every declared model of one stack, read from its registry."""
 
-    target: str  # "mlflow" or "databricks"
+    target: str  # the target's kind
     registry: str  # where it was read: the tracking URI, or databricks-uc on a host
     models: tuple[ModelSnapshot, ...]
+    terms: TargetTerms

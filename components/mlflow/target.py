@@ -1,17 +1,29 @@
-"""The MLflow tracking server as a target (components/targets.py): removal guard, registry, grants."""
+"""The MLflow tracking server as a target (components/targets.py): removal guard, registry, grants, and
+what the commands need (reachability, credentials, the audit's reader).
+
+Its registry and the audit's reader are imported where they are used: the commands look targets up in
+the table too, and need neither.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING
+
 import pulumi
 
-from components.mlflow.registry import MlflowRegistry, MlflowRegistryArgs, model_grants
-from components.mlflow.removal_guard import check_removals
-from components.spec import MlflowTarget, StackSpec
+from components.mlflow.reach import mlflow_credentials, mlflow_problem, mlflow_target, registry_problem
+from components.spec import StackSpec
 from components.target import RegistryOutputs, TargetArgs
+
+if TYPE_CHECKING:
+    from components.audit.snapshot import RegistrySnapshot
 
 
 def mlflow_grants(spec: StackSpec) -> dict[str, dict[str, list[str]]]:
     """{model full name: {MLflow level: [principals]}}: who holds what on an MLflow target."""
+    from components.mlflow.registry import model_grants
+
     out: dict[str, dict[str, list[str]]] = {}
     for model in spec.models:
         by_level: dict[str, list[str]] = {}
@@ -25,14 +37,18 @@ class MlflowTargetImpl:
     """`target.kind: mlflow`."""
 
     kind = "mlflow"
+    tracking_uri_key = "trackingUri"
 
     def before_registering(self, spec: StackSpec) -> None:
         """Dropping a model with versions must change nothing: refused before anything registers."""
-        assert isinstance(spec.target, MlflowTarget)
-        check_removals(spec.stack, spec.target.tracking_uri, [m.full_name for m in spec.models])
+        from components.mlflow.removal_guard import check_removals
+
+        check_removals(spec.stack, mlflow_target(spec).tracking_uri, [m.full_name for m in spec.models])
 
     def registry(self, name: str, args: TargetArgs, opts: pulumi.ResourceOptions) -> RegistryOutputs:
         """An MlflowRegistry (`{name}-mlflow`); `grants` are the MLflow levels it applies."""
+        from components.mlflow.registry import MlflowRegistry, MlflowRegistryArgs
+
         spec = args.spec
         registry = MlflowRegistry(
             f"{name}-mlflow",
@@ -50,3 +66,30 @@ class MlflowTargetImpl:
             latest_versions=registry.latest_versions,
             lineage=registry.lineage,
         )
+
+    def label(self, spec: StackSpec) -> str:
+        """`mlflow <tracking URI>`."""
+        return f"mlflow {mlflow_target(spec).tracking_uri}"
+
+    def preview_problem(
+        self, spec: StackSpec, env: Mapping[str, str], has_plugin: Callable[[str], bool] | None
+    ) -> str | None:
+        """The server must answer; the mrgov provider is the only plugin, and the project builds it."""
+        return mlflow_problem(mlflow_target(spec))
+
+    def audit_problem(
+        self,
+        spec: StackSpec,
+        env: MutableMapping[str, str],
+        local_secrets: Callable[[], Mapping[str, str]] | None,
+    ) -> str | None:
+        """Credentials from the environment else the local secrets; the server answers; the registry reads."""
+        target = mlflow_target(spec)
+        mlflow_credentials(target, env, local_secrets)
+        return mlflow_problem(target) or registry_problem(target)
+
+    def read_registry(self, spec: StackSpec) -> RegistrySnapshot:
+        """components/mlflow/audit.py's reader."""
+        from components.mlflow.audit import read_mlflow
+
+        return read_mlflow(spec)

@@ -12,7 +12,7 @@ from typing import Any
 
 from components import rules
 from components.rules import Violation
-from components.spec.document import NAMESPACE, MlflowTarget
+from components.spec.document import NAMESPACE
 from components.spec.load import (
     CONFIG_KEYS,
     decode_config,
@@ -151,10 +151,10 @@ def mlflow_password(spec: StackSpec) -> Any:
     """
     import pulumi
 
-    target = spec.target
-    if not isinstance(target, MlflowTarget) or not target.password_secret:
+    server = spec.target.mlflow_server
+    if server is None or not server.password_secret:
         return None
-    namespace, _, key = target.password_secret.rpartition(":")
+    namespace, _, key = server.password_secret.rpartition(":")
     return pulumi.Config(namespace or NAMESPACE).require_secret(key)
 
 

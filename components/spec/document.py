@@ -7,7 +7,7 @@ key path. The targets are shared with the resolved spec (same shape, camelCase i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -27,7 +27,25 @@ Path_ = tuple[str | int, ...]
 # Targets: shared by the config document and the resolved spec (same shape, camelCase in config).
 # --------------------------------------------------------------------------------------------------------
 class _Target(BaseModel):
+    """What every target's config is, and what the rules and the spec ask of a target (not its kind).
+
+    Each target overrides the capabilities it has; components/target.py is the rest of its contract.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    # The deployer-manage rule: grants on this target are authoritative, so the deploying identity
+    # must be declared or its own MANAGE would be revoked.
+    needs_deployer: ClassVar[bool] = False
+    # The webhook-target rule: the target's registry calls webhooks (`webhooks`).
+    supports_webhooks: ClassVar[bool] = False
+    # The deployment-job-target rule: the target runs a deployment job per model (`deploymentJob`).
+    supports_deployment_jobs: ClassVar[bool] = False
+
+    @property
+    def mlflow_server(self) -> MlflowTarget | None:
+        """The MLflow tracking server this target is (its URI, username, password secret), or None."""
+        return None
 
 
 class MlflowTarget(_Target):
@@ -43,6 +61,12 @@ class MlflowTarget(_Target):
     username: str | None = None
     password_secret: str | None = None
 
+    supports_webhooks: ClassVar[bool] = True
+
+    @property
+    def mlflow_server(self) -> MlflowTarget:
+        return self
+
 
 class DatabricksTarget(_Target):
     """A Databricks workspace with Unity Catalog; credentials come from Databricks' env vars or profile."""
@@ -52,6 +76,9 @@ class DatabricksTarget(_Target):
     profile: str | None = None
     # The MLflow registry URI for what the provider lacks (aliases, tags, version descriptions).
     registry_uri: str = UC_SCHEME
+
+    needs_deployer: ClassVar[bool] = True
+    supports_deployment_jobs: ClassVar[bool] = True
 
 
 Target = Annotated[MlflowTarget | DatabricksTarget, Field(discriminator="kind")]

@@ -19,7 +19,7 @@ import yaml  # type: ignore[import-untyped]
 from mlflow import MlflowClient
 
 from components.audit.checklist import Options, evaluate
-from components.audit.readers import read_mlflow
+from components.mlflow.audit import read_mlflow
 from components.spec import build_from_files
 from localdev import audit
 from localdev.mlflow_server import Server

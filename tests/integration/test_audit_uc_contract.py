@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from components.audit.checklist import Options, evaluate
-from components.audit.readers import read_uc
 from components.audit.report import to_markdown
+from components.databricks.audit import read_uc
 from components.spec import build, load_stack_file
 from tests.integration.test_databricks_uc_contract import TOKEN, uc_env  # noqa: F401 (fixture)
 from tests.loopback import Request, serving

@@ -31,6 +31,9 @@ from components.audit.snapshot import (
     RunInfo,
     VersionSnapshot,
 )
+from components.databricks.audit import TERMS as UC_TERMS
+from components.mlflow.audit import TERMS as MLFLOW_TERMS
+from components.mlflow.reach import mlflow_credentials
 from components.spec import MlflowTarget, StackSpec, build_from_files
 from localdev import audit
 
@@ -90,7 +93,8 @@ def local() -> StackSpec:
 def _audit(spec: StackSpec, *models: ModelSnapshot, target: str = "mlflow") -> Report:
     by_name = {m.name: m for m in models}
     full = tuple(by_name.get(m.full_name) or model_snapshot(spec, m.name) for m in spec.models)
-    return evaluate(spec, RegistrySnapshot(target, "http://127.0.0.1:5000", full), Options(now=NOW))
+    terms = {"mlflow": MLFLOW_TERMS, "databricks": UC_TERMS}[target]
+    return evaluate(spec, RegistrySnapshot(target, "http://127.0.0.1:5000", full, terms), Options(now=NOW))
 
 
 def _checks(report: Report, model: str, item: str) -> list[Check]:
@@ -400,17 +404,17 @@ def test_mlflow_credentials_come_from_the_environment_else_the_local_secrets_fil
         monkeypatch.delenv(key, raising=False)
     target = build_from_files(ROOT, "local").target
     assert isinstance(target, MlflowTarget)
-    audit.mlflow_credentials(target, tmp_path)
+    mlflow_credentials(target, os.environ, audit.local_secrets(tmp_path))
     assert "MLFLOW_TRACKING_PASSWORD" not in os.environ
     assert not (tmp_path / "secrets.env").exists()  # never made by an audit
 
     (tmp_path / "secrets.env").write_text("MLFLOW_TRACKING_PASSWORD=from-the-file\n")
-    audit.mlflow_credentials(target, tmp_path)
+    mlflow_credentials(target, os.environ, audit.local_secrets(tmp_path))
     assert (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"]) == (
         "admin",
         "from-the-file",
     )
 
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-the-environment")
-    audit.mlflow_credentials(target, tmp_path)
+    mlflow_credentials(target, os.environ, audit.local_secrets(tmp_path))
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "from-the-environment"

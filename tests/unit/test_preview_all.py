@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from components.databricks.reach import databricks_credentials_problem
+from components.mlflow import target as mlflow_target
 from components.spec import DatabricksTarget
 from localdev import preview_all
-from localdev.preview_all import Pulumi, StackPreview, databricks_credentials_problem, read_events, render
+from localdev.preview_all import Pulumi, StackPreview, read_events, render
 
 ROOT = Path(__file__).resolve().parents[2]
 URN = "urn:pulumi:{stack}::mrgov::{type}::{name}"
@@ -92,7 +94,7 @@ class FakePulumi(Pulumi):
 @pytest.fixture
 def mlflow_up(monkeypatch: pytest.MonkeyPatch) -> None:
     """The local stack's MLflow server answers (without a network call)."""
-    monkeypatch.setattr(preview_all, "mlflow_problem", lambda target, timeout=3.0: None)
+    monkeypatch.setattr(mlflow_target, "mlflow_problem", lambda target, timeout=3.0: None)
 
 
 def test_databricks_stacks_without_credentials_are_skipped_and_do_not_fail(
