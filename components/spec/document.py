@@ -7,7 +7,7 @@ key path. The targets are shared with the resolved spec (same shape, camelCase i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -82,6 +82,12 @@ class DatabricksTarget(_Target):
 
 
 Target = Annotated[MlflowTarget | DatabricksTarget, Field(discriminator="kind")]
+TARGET_MODELS: dict[str, type[_Target]] = {
+    kind: model
+    for model in (MlflowTarget, DatabricksTarget)
+    for kind in get_args(model.model_fields["kind"].annotation)
+}
+"""Each target's config model by its `kind`, for checks on the raw document before it is typed."""
 
 
 # --------------------------------------------------------------------------------------------------------
