@@ -17,6 +17,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -281,8 +282,11 @@ def model_name(request: pytest.FixtureRequest) -> str:
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LoggedModel:
+    """A model logged to the session's server: what a model version is registered from."""
+
     uri: str
     model_id: str
+    run_id: str = ""  # the run that logged it, where the test needs one
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,31 @@ class LoggedModels:
     inputs_only: LoggedModel
 
 
+def doubler() -> Any:
+    """A pyfunc model that doubles column x into y: the smallest model worth logging."""
+    import mlflow
+    import pandas as pd
+
+    class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+            return pd.DataFrame({"y": model_input["x"] * 2.0})
+
+    return Doubler()
+
+
+@contextmanager
+def logging_to(server: Server, experiment: str) -> Iterator[None]:
+    """MLflow's fluent API (mlflow.log_model, start_run) logging into `experiment` on `server`."""
+    import mlflow
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in server.credentials_env.items():
+            mp.setenv(key, value)
+        mlflow.set_tracking_uri(server.url)
+        mlflow.set_experiment(experiment)
+        yield
+
+
 @pytest.fixture(scope="session")
 def logged_models(mlflow_server: Server) -> LoggedModels:
     import mlflow
@@ -301,20 +330,12 @@ def logged_models(mlflow_server: Server) -> LoggedModels:
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
 
-    class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-            return pd.DataFrame({"y": model_input["x"] * 2.0})
-
     example = pd.DataFrame({"x": [1.0, 2.0]})
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in mlflow_server.credentials_env.items():
-            mp.setenv(key, value)
-        mlflow.set_tracking_uri(mlflow_server.url)
-        mlflow.set_experiment("/integration-models")
+    with logging_to(mlflow_server, "/integration-models"):
 
         def log(signature: Any) -> LoggedModel:
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=Doubler(), signature=signature, pip_requirements=["mlflow"]
+                name="model", python_model=doubler(), signature=signature, pip_requirements=["mlflow"]
             )
             return LoggedModel(info.model_uri, info.model_id)
 
@@ -323,6 +344,31 @@ def logged_models(mlflow_server: Server) -> LoggedModels:
             unsigned=log(None),
             inputs_only=log(ModelSignature(inputs=Schema([ColSpec("double", "x")]))),
         )
+
+
+def two_version_statuses(production_alias: str) -> dict[tuple[str, str | None], str]:
+    """The checklist's status per (item, version) for the audit tests' model on either target.
+
+    Version 1 is complete; version 2 has neither an input example nor a description, and the model
+    no version history; whether the Production alias passes is the setup's own.
+    """
+    return {
+        ("signature", "1"): "pass",
+        ("signature", "2"): "pass",
+        ("input-example", "1"): "pass",
+        ("input-example", "2"): "fail",
+        ("name-convention", None): "pass",
+        ("description", None): "pass",
+        ("required-tags", None): "pass",
+        ("version-description", "1"): "pass",
+        ("version-description", "2"): "fail",
+        ("create-model", None): "pass",
+        ("use-model-inference", None): "pass",
+        ("use-model-dashboards", None): "pass",
+        ("production-alias", None): production_alias,
+        ("old-versions-archived", None): "skip",
+        ("version-history", None): "fail",
+    }
 
 
 VersionKind = str  # "full" | "unsigned" | "inputs_only"

@@ -30,6 +30,21 @@ def _routes(proxy: CountingProxy) -> list[str]:
     return sorted(f"{r.method} {r.path.split('?', 1)[0]}" for r in proxy.requests)
 
 
+def _first_up(
+    mrgov: Mrgov, proxy: CountingProxy, declared: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """Create each declared (token, props) in order, as a first `up` does; then a new provider process
+    and a zeroed proxy, for the next `up`. Returns (token, id, inputs, state) of each."""
+    runs = []
+    for token, props in declared:
+        inputs = mrgov.checked(token, props)
+        id_, state = mrgov.create(token, inputs)
+        runs.append((token, id_, inputs, state))
+    new_process()
+    proxy.reset()
+    return runs
+
+
 @pytest.fixture
 def counted(make_mrgov: Callable[..., Mrgov], proxy: CountingProxy) -> Mrgov:
     """The provider, configured with the counting proxy's URL."""
@@ -165,13 +180,7 @@ def test_unchanged_inputs_diff_to_nothing_and_send_nothing(
         (ROLE, {"name": role, "members": [user.username]}),
         (MP, {"model": model_name, "roles": {role: "READ"}, "users": {user.username: "USE"}}),
     ]
-    runs = []
-    for token, props in declared:
-        inputs = counted.checked(token, props)
-        id_, state = counted.create(token, inputs)
-        runs.append((token, id_, inputs, state))
-    new_process()
-    proxy.reset()
+    runs = _first_up(counted, proxy, declared)
 
     for (token, id_, olds, state), (_, props) in zip(runs, declared, strict=True):
         # What the engine does on `up`: check the program's inputs against the last inputs, then diff.
@@ -205,13 +214,7 @@ def test_equal_spellings_never_diff(
         (ROLE, {"name": role, "members": [bob.username, alice.username]}),
         (MP, {"model": model_name, "roles": {role: "read"}, "users": {alice.username: "Edit"}}),
     ]
-    runs = []
-    for token, props in declared:
-        inputs = counted.checked(token, props)
-        id_, state = counted.create(token, inputs)
-        runs.append((token, id_, inputs, state))
-    new_process()
-    proxy.reset()
+    runs = _first_up(counted, proxy, declared)
 
     for (token, id_, olds, state), (_, props) in zip(runs, declared, strict=True):
         news = counted.checked(token, props, olds)

@@ -131,6 +131,13 @@ def uc_model(**props: Any) -> Res:
     return r(UC_MODEL, "uc", **{**base, "comment": "Detects odd spend.", **props})
 
 
+def _one_metadata(
+    rule_id: str, good: dict[str, Any], bad: dict[str, Any], says: str
+) -> tuple[str, list[Res], list[Res], dict[str, Any], str]:
+    """A case of CASES whose passing and failing resources are one ModelMetadata each, with these inputs."""
+    return (rule_id, [metadata(**good)], [metadata(**bad)], {}, says)
+
+
 # (rule id, passing resources, failing resources, config for the rule, text the failure says)
 CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
     (
@@ -174,25 +181,22 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
         {},
         "tags.team.name: tag key 'team.name' contains .; allowed: any characters except . , - = / :",
     ),
-    (
+    _one_metadata(
         "alias-name",
-        [metadata(aliases={"Champion": "3", "Production": "3"})],
-        [metadata(aliases={"Champion": "3", "latest": "3"})],
-        {},
+        {"aliases": {"Champion": "3", "Production": "3"}},
+        {"aliases": {"Champion": "3", "latest": "3"}},
         "alias 'latest' is reserved by MLflow",
     ),
-    (
+    _one_metadata(
         "alias-version",
-        [metadata(aliases={"Champion": "3", "Production": 3})],
-        [metadata(aliases={"Champion": "3", "Production": "0"})],
-        {},
+        {"aliases": {"Champion": "3", "Production": 3}},
+        {"aliases": {"Champion": "3", "Production": "0"}},
         "alias 'Production': version '0' is not a model version; allowed: a positive integer such as 3",
     ),
-    (
+    _one_metadata(
         "version-description",
-        [metadata(versionDescriptions={"2": "First.", "3": "Retrained."})],
-        [metadata(versionDescriptions={"2": "First.", "3": " "})],
-        {},
+        {"versionDescriptions": {"2": "First.", "3": "Retrained."}},
+        {"versionDescriptions": {"2": "First.", "3": " "}},
         "version 3: is empty; allowed: a text saying what changed",
     ),
     (
@@ -285,11 +289,10 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
         {},
         "role 'dashboards' is granted privileges but has no principals",
     ),
-    (
+    _one_metadata(
         "pinned-version-described",
-        [metadata(aliases={"Champion": "3"}, versionDescriptions={"3": "Retrained."})],
-        [metadata(aliases={"Champion": "3"}, versionDescriptions={"2": "Retrained."})],
-        {},
+        {"aliases": {"Champion": "3"}, "versionDescriptions": {"3": "Retrained."}},
+        {"aliases": {"Champion": "3"}, "versionDescriptions": {"2": "Retrained."}},
         "version 3 is pinned by alias 'Champion' but has no description",
     ),
 ]
