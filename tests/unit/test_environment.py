@@ -46,11 +46,11 @@ def deploy(
     def program() -> dict[str, Any]:
         env = Environment("registry", EnvironmentArgs(spec=spec, mlflow_password=mlflow_password(spec)))
         return {
-            "models": env.model_names,
-            "alias_uris": env.alias_uris,
-            "grants": env.grants,
-            "unmanaged_aliases": env.unmanaged_aliases,
-            "adopted_models": env.adopted_models,
+            "models": env.outputs.model_names,
+            "alias_uris": env.outputs.alias_uris,
+            "grants": env.outputs.grants,
+            "unmanaged_aliases": env.outputs.unmanaged_aliases,
+            "adopted_models": env.outputs.adopted_models,
         }
 
     return mock_program(program, stack="local", mocks=mocks)
@@ -344,7 +344,7 @@ def test_adopt_in_a_databricks_stack_imports_that_model(mock_program: Callable[.
     assert [m.name for m in spec.models if m.adopt] == ["budget_forecaster"]
 
     def program() -> dict[str, Any]:
-        return {"adopted_models": Environment("registry", EnvironmentArgs(spec=spec)).adopted_models}
+        return {"adopted_models": Environment("registry", EnvironmentArgs(spec=spec)).outputs.adopted_models}
 
     run = mock_program(program, stack="dev")
     models = run.of_type("databricks:index/registeredModel:RegisteredModel")
