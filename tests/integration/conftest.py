@@ -38,9 +38,10 @@ from provider.declare import specs
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.registry.registered_model import RegisteredModelProps
 from provider.registry.state import CACHE
+from provider.resource import ProviderError
 from provider.resources import RESOURCES
 from provider.schema import package_schema
-from provider.server import CleanServicer, MrgovProvider
+from provider.server import CleanServicer, MrgovProvider, message_of
 from provider.values import plain_map, property_map
 
 RM = RegisteredModelProps.TOKEN
@@ -215,6 +216,16 @@ class Mrgov:
             assert "Traceback" not in exc.details and 'File "' not in exc.details, exc.details
             return exc.details
         raise AssertionError(f"{method} of {token} succeeded")
+
+
+def import_refused(mrgov: Mrgov, token: str, id_: str) -> str:
+    """Why importing `id_` (a read without state) fails: the provider's error, asserted to be the
+    engine's one-line refusal too."""
+    with pytest.raises(ProviderError) as err:
+        mrgov.read(token, id_)
+    message = message_of(err.value)
+    assert mrgov.refusal("read", token, id_) == message
+    return message
 
 
 def new_process() -> None:

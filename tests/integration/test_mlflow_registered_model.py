@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from provider.resource import ProviderError
 from provider.server import message_of
-from tests.integration.conftest import RM, Mrgov, new_process
+from tests.integration.conftest import RM, Mrgov, import_refused, new_process
 
 pytestmark = pytest.mark.integration
 
@@ -130,10 +130,7 @@ def test_import_of_a_missing_model_is_a_clean_not_found(mrgov: Mrgov, uri: str, 
     expected = (
         f"{model_name!r} was not found on {uri}; the id is the model's full name, `catalog.schema.model`"
     )
-    with pytest.raises(ProviderError) as err:
-        mrgov.read(RM, model_name)
-    assert message_of(err.value) == expected
-    assert mrgov.refusal("read", RM, model_name) == expected
+    assert import_refused(mrgov, RM, model_name) == expected
 
 
 def test_delete_removes_a_model_without_versions(mrgov: Mrgov, client: MlflowClient, model_name: str) -> None:

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from provider.resource import ProviderError
 from provider.server import message_of
-from tests.integration.conftest import MM, Mrgov, new_process
+from tests.integration.conftest import MM, Mrgov, import_refused, new_process
 
 pytestmark = pytest.mark.integration
 
@@ -174,10 +174,7 @@ def test_import_of_a_missing_model_and_refresh_of_a_gone_one(
     expected = (
         f"{model_name!r} was not found on {uri}; the id is the model's full name, `catalog.schema.model`"
     )
-    with pytest.raises(ProviderError) as err:
-        mrgov.read(MM, model_name)
-    assert message_of(err.value) == expected
-    assert mrgov.refusal("read", MM, model_name) == expected
+    assert import_refused(mrgov, MM, model_name) == expected
 
     new_process()  # this process has seen the model missing
     client.create_registered_model(model_name, tags={"domain": "cost"})
