@@ -29,7 +29,7 @@ from components.audit.readers import read_uc
 from components.audit.report import to_markdown
 from components.spec import build, load_stack_file
 from tests.integration.conftest import two_version_statuses
-from tests.integration.test_databricks_uc_contract import TOKEN, uc_env  # noqa: F401 (fixture)
+from tests.integration.test_databricks_uc_contract import TOKEN, point_databricks_at, uc_env  # noqa: F401 (fixture)
 from tests.loopback import Request, serving
 
 pytestmark = pytest.mark.integration
@@ -150,8 +150,7 @@ def workspace(uc_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspa
     ws = Workspace()
     with serving(ws) as url:
         ws.url = url
-        monkeypatch.setenv("DATABRICKS_HOST", ws.url)
-        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+        point_databricks_at(monkeypatch, ws.url)
         monkeypatch.delenv("MLFLOW_ENABLE_UC_NATIVE_MODEL_REGISTRY", raising=False)
         yield ws
 

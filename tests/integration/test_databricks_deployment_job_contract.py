@@ -24,6 +24,7 @@ from tests.integration.test_databricks_uc_contract import (
     FakeUc,
     Request,
     assert_no_token,
+    point_databricks_at,
 )
 from tests.integration.test_databricks_uc_contract import uc_env as uc_env  # a fixture
 from tests.loopback import serving
@@ -65,8 +66,7 @@ class FakeUcWithJobs(FakeUc):
 def fake(uc_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUcWithJobs]:
     served = FakeUcWithJobs()
     with serving(served) as url:
-        monkeypatch.setenv("DATABRICKS_HOST", url)
-        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+        point_databricks_at(monkeypatch, url)
         yield served
 
 

@@ -114,6 +114,12 @@ def loopback() -> Iterator[tuple[FakeUc, str]]:
         yield fake, url
 
 
+def point_databricks_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Send this process's Databricks clients to `url` with the test token (DATABRICKS_HOST, _TOKEN)."""
+    monkeypatch.setenv("DATABRICKS_HOST", url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+
+
 @pytest.fixture
 def uc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No Databricks credentials from the environment or a profile file, unless a test sets them."""
@@ -134,8 +140,7 @@ def uc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def uc(loopback: tuple[FakeUc, str], uc_env: None, monkeypatch: pytest.MonkeyPatch) -> FakeUc:
     """The Databricks environment pointing at the loopback server."""
     fake, url = loopback
-    monkeypatch.setenv("DATABRICKS_HOST", url)
-    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    point_databricks_at(monkeypatch, url)
     return fake
 
 
