@@ -249,7 +249,7 @@ def uri(mlflow_server: Server, admin_env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def make_mrgov() -> Iterator[Callable[..., Mrgov]]:
+def make_mrgov() -> Iterator[MakeMrgov]:
     """Start a provider with the given configuration (`trackingUri=...`, `registryUri=...`)."""
     made: list[Mrgov] = []
 
@@ -263,7 +263,7 @@ def make_mrgov() -> Iterator[Callable[..., Mrgov]]:
 
 
 @pytest.fixture
-def mrgov(uri: str, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+def mrgov(uri: str, make_mrgov: MakeMrgov) -> Mrgov:
     """The provider, configured with the session server's URL (credentials from the environment)."""
     return make_mrgov(trackingUri=uri)
 
@@ -386,7 +386,7 @@ VersionKind = str  # "full" | "unsigned" | "inputs_only"
 
 
 @pytest.fixture
-def make_versions(client: MlflowClient, logged_models: LoggedModels) -> Callable[..., list[str]]:
+def make_versions(client: MlflowClient, logged_models: LoggedModels) -> MakeVersions:
     """Register a model (if needed) with one version per kind given; returns the new version numbers."""
 
     def make(name: str, *kinds: VersionKind) -> list[str]:
@@ -405,7 +405,7 @@ def make_versions(client: MlflowClient, logged_models: LoggedModels) -> Callable
 
 
 @pytest.fixture
-def set_version_status(mlflow_server: Server) -> Callable[[str, str, str], None]:
+def set_version_status(mlflow_server: Server) -> SetStatus:
     """Set a version's status in the server's database: MLflow's API always registers versions READY."""
     return lambda name, version, status: update_version(mlflow_server, name, version, status=status)
 
@@ -439,8 +439,16 @@ class User:
         return requests.post(f"{server}{path}", json=body, auth=(self.username, self.password), timeout=30)
 
 
+# The types of the fixtures that make things: make_mrgov(**config), make_versions(name, *kinds) (the new
+# version numbers), make_user(prefix).
+MakeMrgov = Callable[..., Mrgov]
+MakeVersions = Callable[..., list[str]]
+MakeUser = Callable[[str], User]
+SetStatus = Callable[[str, str, str], None]  # set_version_status(model, version, status)
+
+
 @pytest.fixture
-def make_user(uri: str) -> Callable[[str], User]:
+def make_user(uri: str) -> MakeUser:
     """Create an MLflow user (password of 24 characters; MLflow wants at least 12)."""
 
     def make(prefix: str) -> User:

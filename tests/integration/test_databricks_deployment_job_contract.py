@@ -10,14 +10,14 @@ and an empty id to disconnect (mlflow/mlflow#18488). The server remembers the li
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from provider.registry.deployment_job_link import DeploymentJobLinkProps
-from tests.integration.conftest import Mrgov
+from tests.integration.conftest import MakeMrgov, Mrgov
 from tests.integration.test_databricks_uc_contract import (
     TOKEN,
     UC,
@@ -71,7 +71,7 @@ def fake(uc_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUcWithJo
 
 
 @pytest.fixture
-def mrgov(fake: FakeUcWithJobs, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+def mrgov(fake: FakeUcWithJobs, make_mrgov: MakeMrgov) -> Mrgov:
     return make_mrgov(registryUri="databricks-uc")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +15,10 @@ from provider.server import message_of
 from tests.integration.conftest import (
     MP,
     ROLE,
+    MakeMrgov,
+    MakeUser,
+    MakeVersions,
     Mrgov,
-    User,
     direct_grants,
     new_process,
     role_members,
@@ -42,11 +43,11 @@ class Granting:
     """A fresh model with a version on the auth-enabled server, and what a permissions test acts with."""
 
     mrgov: Mrgov
-    make_mrgov: Callable[..., Mrgov]
+    make_mrgov: MakeMrgov
     uri: str
     client: MlflowClient
     model: str
-    make_user: Callable[[str], User]
+    make_user: MakeUser
 
     def perms(self, **grants: Any) -> dict[str, Any]:
         """Checked ModelPermissions inputs granting `grants` on this model."""
@@ -56,12 +57,12 @@ class Granting:
 @pytest.fixture
 def env(
     mrgov: Mrgov,
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     uri: str,
     client: MlflowClient,
     model_name: str,
-    make_versions: Callable[..., list[str]],
-    make_user: Callable[[str], User],
+    make_versions: MakeVersions,
+    make_user: MakeUser,
 ) -> Granting:
     make_versions(model_name, "full")
     return Granting(mrgov, make_mrgov, uri, client, model_name, make_user)
@@ -275,7 +276,7 @@ def test_role_membership_and_role_grant_are_enforced(
 
 
 def test_role_adopted_and_membership_left_alone_when_not_declared(
-    make_mrgov: Callable[..., Mrgov], uri: str, make_user: Callable[[str], User]
+    make_mrgov: MakeMrgov, uri: str, make_user: MakeUser
 ) -> None:
     carol = make_user("carol")
     name = f"dashboards_{carol.username[-6:]}"
@@ -301,7 +302,7 @@ def test_a_role_grant_without_the_role_is_a_clear_error(env: Granting) -> None:
     )
 
 
-def test_permission_and_role_checks(mrgov: Mrgov, make_mrgov: Callable[..., Mrgov], model_name: str) -> None:
+def test_permission_and_role_checks(mrgov: Mrgov, make_mrgov: MakeMrgov, model_name: str) -> None:
     bad = mrgov.failures(
         MP, {"model": model_name, "users": {" x": "READ"}, "roles": {"r": "OWNER", "__user_7__": "READ"}}
     )
