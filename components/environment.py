@@ -22,12 +22,13 @@ The last three are as the provider last saw them (create, update or `pulumi refr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import pulumi
 
 from components.mlflow.target import mlflow_grants as mlflow_grants  # re-exported: its old home
 from components.spec import StackSpec
+from components.target import RegistryOutputs
 from components.targets import target_for
 
 TYPE = "mrgov:index:Environment"
@@ -48,50 +49,28 @@ def export_outputs(spec: StackSpec, env: Environment) -> None:
     """The stack outputs downstream jobs read through a StackReference (the same on both targets)."""
     pulumi.export("target", spec.target.kind)
     pulumi.export("catalog", spec.catalog.name)
-    pulumi.export("models", env.model_names)
-    pulumi.export("aliasUris", env.alias_uris)
-    pulumi.export("grants", env.grants)
-    pulumi.export("unmanagedAliases", env.unmanaged_aliases)
-    pulumi.export("adoptedModels", env.adopted_models)
-    pulumi.export("latestVersions", env.latest_versions)
-    pulumi.export("lineage", env.lineage)
+    pulumi.export("models", env.outputs.model_names)
+    pulumi.export("aliasUris", env.outputs.alias_uris)
+    pulumi.export("grants", env.outputs.grants)
+    pulumi.export("unmanagedAliases", env.outputs.unmanaged_aliases)
+    pulumi.export("adoptedModels", env.outputs.adopted_models)
+    pulumi.export("latestVersions", env.outputs.latest_versions)
+    pulumi.export("lineage", env.outputs.lineage)
 
 
 class Environment(pulumi.ComponentResource):
     """Everything one stack declares, on the target its spec names.
 
-    Child: the target's registry (components/targets.py), `{name}-mlflow` or `{name}-databricks`.
+    Child: the target's registry (components/targets.py), `{name}-mlflow` or `{name}-databricks`, whose
+    outputs (the same fields on both targets, components/target.py) are the Environment's `outputs`.
     """
 
-    model_names: pulumi.Output[dict[str, str]]
-    alias_uris: pulumi.Output[dict[str, dict[str, str]]]
-    grants: pulumi.Output[dict[str, dict[str, list[str]]]]
-    unmanaged_aliases: pulumi.Output[dict[str, dict[str, str]]]
-    adopted_models: pulumi.Output[list[str]]
-    latest_versions: pulumi.Output[dict[str, dict[str, str]]]
-    lineage: pulumi.Output[dict[str, dict[str, dict[str, str]]]]
+    outputs: RegistryOutputs
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         spec = args.spec
         target = target_for(spec.target.kind)
         target.before_registering(spec)
         super().__init__(TYPE, name, None, opts)
-        registry = target.registry(name, args, pulumi.ResourceOptions(parent=self))
-        self.grants = registry.grants
-        self.adopted_models = registry.adopted_models
-        self.model_names = registry.model_names
-        self.alias_uris = registry.alias_uris
-        self.unmanaged_aliases = registry.unmanaged_aliases
-        self.latest_versions = registry.latest_versions
-        self.lineage = registry.lineage
-        self.register_outputs(
-            {
-                "model_names": self.model_names,
-                "alias_uris": self.alias_uris,
-                "grants": self.grants,
-                "unmanaged_aliases": self.unmanaged_aliases,
-                "adopted_models": self.adopted_models,
-                "latest_versions": self.latest_versions,
-                "lineage": self.lineage,
-            }
-        )
+        self.outputs = target.registry(name, args, pulumi.ResourceOptions(parent=self))
+        self.register_outputs({f.name: getattr(self.outputs, f.name) for f in fields(RegistryOutputs)})

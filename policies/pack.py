@@ -77,10 +77,16 @@ def to_res(resource: Any) -> Res:
     )
 
 
-def _schema(rule: PolicyRule) -> PolicyConfigSchema | None:
-    return (
-        PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config.items()}) if rule.config else None
-    )
+def _described(rule: PolicyRule) -> dict[str, Any]:
+    """The policy's arguments besides its `validate`, the same for a resource and a stack policy."""
+    config = rule.config
+    schema = PolicyConfigSchema(properties={k: dict(v) for k, v in config.items()}) if config else None
+    return {
+        "name": rule.id,
+        "description": rule.title,
+        "enforcement_level": LEVEL[rule.severity],
+        "config_schema": schema,
+    }
 
 
 def resource_policy(rule: PolicyRule) -> ResourceValidationPolicy:
@@ -88,13 +94,7 @@ def resource_policy(rule: PolicyRule) -> ResourceValidationPolicy:
         for finding in rule.check(to_res(args), args.get_config() or {}):  # type: ignore[arg-type]
             report(finding.message, None)
 
-    return ResourceValidationPolicy(
-        name=rule.id,
-        description=rule.title,
-        enforcement_level=LEVEL[rule.severity],
-        validate=validate,
-        config_schema=_schema(rule),
-    )
+    return ResourceValidationPolicy(validate=validate, **_described(rule))
 
 
 def stack_policy(rule: PolicyRule) -> StackValidationPolicy:
@@ -103,13 +103,7 @@ def stack_policy(rule: PolicyRule) -> StackValidationPolicy:
         for finding in rule.check(resources, args.get_config() or {}):  # type: ignore[arg-type]
             report(finding.message, finding.urn or None)
 
-    return StackValidationPolicy(
-        name=rule.id,
-        description=rule.title,
-        enforcement_level=LEVEL[rule.severity],
-        validate=validate,
-        config_schema=_schema(rule),
-    )
+    return StackValidationPolicy(validate=validate, **_described(rule))
 
 
 def policies() -> list[Policy]:

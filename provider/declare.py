@@ -150,8 +150,8 @@ def inputs_of(cls: type[Props]) -> list[Spec]:
 # ------------------------------------------------------------------------------------------------
 # Schema
 # ------------------------------------------------------------------------------------------------
-def _optional(tp: Any) -> Any:
-    """`X | None` -> X."""
+def without_none(tp: Any) -> Any:
+    """`X | None` (or `Optional[X]`) -> X; any other type, `Annotated[X, ...]` included, as it is."""
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
@@ -162,7 +162,7 @@ def _optional(tp: Any) -> Any:
 def type_schema(tp: Any) -> dict[str, Any]:
     """The Pulumi schema type of a Python annotation (str, bool, int, float, list[...], dict[str, ...],
     or a `Struct`, as a `$ref` to its entry in `types`)."""
-    tp = _optional(tp)
+    tp = without_none(tp)
     simple = {str: "string", bool: "boolean", int: "integer", float: "number"}
     if tp in simple:
         return {"type": simple[tp]}
@@ -216,7 +216,7 @@ def structs_of(tp: Any) -> list[type[Struct]]:
     found: list[type[Struct]] = []
 
     def visit(t: Any) -> None:
-        t = _optional(t)
+        t = without_none(t)
         if is_struct(t):
             if t not in found:
                 found.append(t)
@@ -252,7 +252,7 @@ def is_unknown(value: Any) -> bool:
 
 
 def _coerce(tp: Any, value: Any, path: str, failures: list[tuple[str, str]]) -> Any:
-    tp = _optional(tp)
+    tp = without_none(tp)
     if value is None:
         return None
     if is_unknown(value):
@@ -338,7 +338,7 @@ def _parse_fields(
 
 
 def _empty(tp: Any) -> Any:
-    tp = _optional(tp)
+    tp = without_none(tp)
     origin = typing.get_origin(tp) or tp
     return {str: "", bool: False, int: 0, float: 0.0, list: [], dict: {}}.get(origin)
 

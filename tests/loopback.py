@@ -1,7 +1,8 @@
 """A recording HTTP server on a free loopback port, posing as a Databricks workspace in the contract tests.
 
 A test gives it a `Recorder` (its requests, a lock, and how it answers each request); every request is
-recorded, then answered with JSON, or with raw bytes for artifact downloads.
+recorded, then answered with JSON, or with raw bytes for artifact downloads. `serve` and `QuietHandler`,
+a threaded server on a free port and a handler that logs nothing, serve tests/webhooks.py's receiver too.
 """
 
 from __future__ import annotations
@@ -32,8 +33,29 @@ class Recorder(Protocol):
     def answer(self, request: Request) -> tuple[int, Any]: ...
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps http.server's per-request log lines out of the test output."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free 127.0.0.1 port, in a thread, until the block ends; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode() if length else ""
@@ -58,21 +80,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = _serve  # noqa: N815 (http.server's names)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
     return Handler
 
 
-@contextlib.contextmanager
-def serving(recorder: Recorder) -> Iterator[str]:
+def serving(recorder: Recorder) -> contextlib.AbstractContextManager[str]:
     """Serve `recorder` until the block ends; yields the server's URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return serve(_handler(recorder))

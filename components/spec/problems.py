@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from components import rules
 from components.spec.document import NAMESPACE, SHARED_FILE, Path_, StackConfig, Target
+from provider.declare import without_none
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ def _explain(err: Mapping[str, Any], loc: tuple[Any, ...]) -> tuple[Path_, str, 
     tp: Any = StackConfig
     allowed: list[str] = []
     for seg in loc:
-        tp = _unwrap(tp)
+        tp = without_none(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
             fields = {(f.alias or n): f for n, f in tp.model_fields.items()}
             allowed = sorted(fields)
@@ -230,7 +231,7 @@ def _patch(doc: dict[str, Any], path: Path_, kind: str, tp: Any) -> None:
     if path[:1] == ("target",) and (kind.startswith("union_tag") or len(path) == 1):
         doc["target"] = dict(_PLACEHOLDER_TARGET)
     elif kind == "missing":
-        tp = _unwrap(tp)
+        tp = without_none(tp)
         origin = typing.get_origin(tp)
         if (isinstance(tp, type) and issubclass(tp, BaseModel)) or origin in (dict, Mapping):
             placeholder: Any = {}
@@ -243,7 +244,7 @@ def _patch(doc: dict[str, Any], path: Path_, kind: str, tp: Any) -> None:
         _set(doc, path, placeholder)
     elif path and isinstance(path[-1], int):
         # A bad list item is replaced, not removed, so the indexes of the items after it keep meaning.
-        tp = _unwrap(tp)
+        tp = without_none(tp)
         _set(doc, path, {} if isinstance(tp, type) and issubclass(tp, BaseModel) else "placeholder")
     else:
         drop_path(doc, path)  # a required key comes back as "missing" next round and gets a placeholder
@@ -272,15 +273,6 @@ def target_kinds() -> str:
     (a unit test keeps the two equal); the spec cannot import that table, which imports the spec.
     """
     return ", ".join(repr(_tag_of(m)) for m in _union_members(Target))
-
-
-def _unwrap(tp: Any) -> Any:
-    # Optional[X] -> X; Annotated[X, ...] stays (the tagged union lives in it).
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp
 
 
 def _is_tagged_union(tp: Any) -> bool:

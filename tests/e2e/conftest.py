@@ -151,6 +151,17 @@ class LocalStack:
     def set(self, path: str, value: str) -> None:
         self.cli.run("config", "set", "--path", path, value)
 
+    def refused(self) -> list[str]:
+        """What a `preview` and then an `up --yes` print, each asserted to fail, and without a traceback."""
+        outs = []
+        for command in (["preview"], ["up", "--yes"]):
+            failed = self.cli.run(*command, check=False)
+            assert failed.returncode != 0, command
+            out = failed.stdout + failed.stderr
+            assert "Traceback" not in out, out
+            outs.append(out)
+        return outs
+
     def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.cli.run("up", "--yes", "--skip-preview", *extra, check=check)
 

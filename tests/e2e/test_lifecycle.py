@@ -167,13 +167,9 @@ def test_dropping_a_model_with_versions_fails_and_retain_lets_it_go(local_stack:
     before = local_stack.resources()
 
     edit_stack_file(local_stack, lambda c: c["mrgov:models"].update(failure_predictor=None))
-    for command in (["preview"], ["up", "--yes"]):
-        failed = local_stack.cli.run(*command, check=False)
-        assert failed.returncode != 0
-        out = failed.stdout + failed.stderr
+    for out in local_stack.refused():
         assert f"refusing to drop {FP} from the stack" in out, out
         assert "retainOnDelete: true" in out
-        assert "Traceback" not in out
     assert local_stack.resources() == before
     assert local_stack.registry.client().get_registered_model(FP).name == FP
 
@@ -202,13 +198,9 @@ def test_bad_config_fails_preview_and_creates_nothing(
     client = local_stack.registry.client()
     tags_before = client.get_registered_model(CAD).tags
     local_stack.set(path, value)
-    for command in (["preview"], ["up", "--yes"]):
-        result = local_stack.cli.run(*command, check=False)
-        assert result.returncode != 0
-        out = result.stdout + result.stderr
+    for out in local_stack.refused():
         assert message in out, out
         assert "Pulumi.local.yaml mrgov:" in out
-        assert "Traceback" not in out
     assert local_stack.resources() == [] or all(
         r["type"] == "pulumi:pulumi:Stack" for r in local_stack.resources()
     )

@@ -52,15 +52,11 @@ def test_alias_to_an_unsigned_version_fails_preview_and_the_alias_stays(local_st
     local_stack.set("mrgov:models.cost_anomaly_detector.aliases.Production", unsigned)
     local_stack.proxy.reset()
 
-    for command in (["preview"], ["up", "--yes"]):
-        failed = local_stack.cli.run(*command, check=False)
-        assert failed.returncode != 0
-        out = output(failed)
+    for out in local_stack.refused():
         assert "registry-mlflow-cost_anomaly_detector-metadata" in out  # the resource
         assert "aliases.Production" in out  # the property
         assert f"cannot point alias 'Production' at version {unsigned}" in out
         assert "logged without a signature" in out and "infer_signature" in out  # what to do
-        assert "Traceback" not in out
     assert local_stack.proxy.writes() == []
     assert local_stack.registry.client().get_model_version_by_alias(CAD, "Production").version == "2"
 

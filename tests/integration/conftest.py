@@ -17,6 +17,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -37,9 +38,10 @@ from provider.declare import specs
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.registry.registered_model import RegisteredModelProps
 from provider.registry.state import CACHE
+from provider.resource import ProviderError
 from provider.resources import RESOURCES
 from provider.schema import package_schema
-from provider.server import CleanServicer, MrgovProvider
+from provider.server import CleanServicer, MrgovProvider, message_of
 from provider.values import plain_map, property_map
 
 RM = RegisteredModelProps.TOKEN
@@ -216,6 +218,16 @@ class Mrgov:
         raise AssertionError(f"{method} of {token} succeeded")
 
 
+def import_refused(mrgov: Mrgov, token: str, id_: str) -> str:
+    """Why importing `id_` (a read without state) fails: the provider's error, asserted to be the
+    engine's one-line refusal too."""
+    with pytest.raises(ProviderError) as err:
+        mrgov.read(token, id_)
+    message = message_of(err.value)
+    assert mrgov.refusal("read", token, id_) == message
+    return message
+
+
 def new_process() -> None:
     """What a new pulumi command sees: a provider process with an empty read cache."""
     CACHE.clear()
@@ -237,7 +249,7 @@ def uri(mlflow_server: Server, admin_env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def make_mrgov() -> Iterator[Callable[..., Mrgov]]:
+def make_mrgov() -> Iterator[MakeMrgov]:
     """Start a provider with the given configuration (`trackingUri=...`, `registryUri=...`)."""
     made: list[Mrgov] = []
 
@@ -251,7 +263,7 @@ def make_mrgov() -> Iterator[Callable[..., Mrgov]]:
 
 
 @pytest.fixture
-def mrgov(uri: str, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+def mrgov(uri: str, make_mrgov: MakeMrgov) -> Mrgov:
     """The provider, configured with the session server's URL (credentials from the environment)."""
     return make_mrgov(trackingUri=uri)
 
@@ -281,8 +293,11 @@ def model_name(request: pytest.FixtureRequest) -> str:
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LoggedModel:
+    """A model logged to the session's server: what a model version is registered from."""
+
     uri: str
     model_id: str
+    run_id: str = ""  # the run that logged it, where the test needs one
 
 
 @dataclass(frozen=True)
@@ -294,6 +309,31 @@ class LoggedModels:
     inputs_only: LoggedModel
 
 
+def doubler() -> Any:
+    """A pyfunc model that doubles column x into y: the smallest model worth logging."""
+    import mlflow
+    import pandas as pd
+
+    class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+            return pd.DataFrame({"y": model_input["x"] * 2.0})
+
+    return Doubler()
+
+
+@contextmanager
+def logging_to(server: Server, experiment: str) -> Iterator[None]:
+    """MLflow's fluent API (mlflow.log_model, start_run) logging into `experiment` on `server`."""
+    import mlflow
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in server.credentials_env.items():
+            mp.setenv(key, value)
+        mlflow.set_tracking_uri(server.url)
+        mlflow.set_experiment(experiment)
+        yield
+
+
 @pytest.fixture(scope="session")
 def logged_models(mlflow_server: Server) -> LoggedModels:
     import mlflow
@@ -301,20 +341,12 @@ def logged_models(mlflow_server: Server) -> LoggedModels:
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
 
-    class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-            return pd.DataFrame({"y": model_input["x"] * 2.0})
-
     example = pd.DataFrame({"x": [1.0, 2.0]})
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in mlflow_server.credentials_env.items():
-            mp.setenv(key, value)
-        mlflow.set_tracking_uri(mlflow_server.url)
-        mlflow.set_experiment("/integration-models")
+    with logging_to(mlflow_server, "/integration-models"):
 
         def log(signature: Any) -> LoggedModel:
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=Doubler(), signature=signature, pip_requirements=["mlflow"]
+                name="model", python_model=doubler(), signature=signature, pip_requirements=["mlflow"]
             )
             return LoggedModel(info.model_uri, info.model_id)
 
@@ -325,11 +357,36 @@ def logged_models(mlflow_server: Server) -> LoggedModels:
         )
 
 
+def two_version_statuses(production_alias: str) -> dict[tuple[str, str | None], str]:
+    """The checklist's status per (item, version) for the audit tests' model on either target.
+
+    Version 1 is complete; version 2 has neither an input example nor a description, and the model
+    no version history; whether the Production alias passes is the setup's own.
+    """
+    return {
+        ("signature", "1"): "pass",
+        ("signature", "2"): "pass",
+        ("input-example", "1"): "pass",
+        ("input-example", "2"): "fail",
+        ("name-convention", None): "pass",
+        ("description", None): "pass",
+        ("required-tags", None): "pass",
+        ("version-description", "1"): "pass",
+        ("version-description", "2"): "fail",
+        ("create-model", None): "pass",
+        ("use-model-inference", None): "pass",
+        ("use-model-dashboards", None): "pass",
+        ("production-alias", None): production_alias,
+        ("old-versions-archived", None): "skip",
+        ("version-history", None): "fail",
+    }
+
+
 VersionKind = str  # "full" | "unsigned" | "inputs_only"
 
 
 @pytest.fixture
-def make_versions(client: MlflowClient, logged_models: LoggedModels) -> Callable[..., list[str]]:
+def make_versions(client: MlflowClient, logged_models: LoggedModels) -> MakeVersions:
     """Register a model (if needed) with one version per kind given; returns the new version numbers."""
 
     def make(name: str, *kinds: VersionKind) -> list[str]:
@@ -348,7 +405,7 @@ def make_versions(client: MlflowClient, logged_models: LoggedModels) -> Callable
 
 
 @pytest.fixture
-def set_version_status(mlflow_server: Server) -> Callable[[str, str, str], None]:
+def set_version_status(mlflow_server: Server) -> SetStatus:
     """Set a version's status in the server's database: MLflow's API always registers versions READY."""
     return lambda name, version, status: update_version(mlflow_server, name, version, status=status)
 
@@ -382,8 +439,16 @@ class User:
         return requests.post(f"{server}{path}", json=body, auth=(self.username, self.password), timeout=30)
 
 
+# The types of the fixtures that make things: make_mrgov(**config), make_versions(name, *kinds) (the new
+# version numbers), make_user(prefix).
+MakeMrgov = Callable[..., Mrgov]
+MakeVersions = Callable[..., list[str]]
+MakeUser = Callable[[str], User]
+SetStatus = Callable[[str, str, str], None]  # set_version_status(model, version, status)
+
+
 @pytest.fixture
-def make_user(uri: str) -> Callable[[str], User]:
+def make_user(uri: str) -> MakeUser:
     """Create an MLflow user (password of 24 characters; MLflow wants at least 12)."""
 
     def make(prefix: str) -> User:

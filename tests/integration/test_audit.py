@@ -24,7 +24,7 @@ from components.spec import build_from_files
 from localdev import audit
 from localdev.mlflow_server import Server
 from provider.registry.client import auth_client
-from tests.integration.conftest import LoggedModels
+from tests.integration.conftest import LoggedModel, LoggedModels, doubler, logging_to, two_version_statuses
 
 pytestmark = pytest.mark.integration
 
@@ -32,43 +32,25 @@ DESCRIPTION = "Audit Detector\n\nPurpose: detect what the audit checks."
 TAGS = {"domain": "cost", "algorithm": "isolation_forest", "model_type": "anomaly_detection"}
 
 
-@dataclass(frozen=True)
-class ExampleModel:
-    uri: str
-    model_id: str
-    run_id: str
-
-
 @pytest.fixture(scope="session")
-def with_input_example(mlflow_server: Server) -> ExampleModel:
+def with_input_example(mlflow_server: Server) -> LoggedModel:
     """A model logged with a signature and an input example by a run that logged its dataset."""
     import mlflow
     import mlflow.data
     import pandas as pd
     from mlflow.models import infer_signature
 
-    class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-            return pd.DataFrame({"y": model_input["x"] * 2.0})
-
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in mlflow_server.credentials_env.items():
-            mp.setenv(key, value)
-        mlflow.set_tracking_uri(mlflow_server.url)
-        mlflow.set_experiment("/integration-audit")
-        with mlflow.start_run() as run:
-            mlflow.log_input(
-                mlflow.data.from_pandas(frame, name="usage", source="synthetic"), context="training"
-            )
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=Doubler(),
-                signature=infer_signature(frame, pd.DataFrame({"y": [2.0, 4.0, 6.0]})),
-                input_example=frame.head(2),
-                pip_requirements=["mlflow"],
-            )
-    return ExampleModel(info.model_uri, info.model_id, run.info.run_id)
+    with logging_to(mlflow_server, "/integration-audit"), mlflow.start_run() as run:
+        mlflow.log_input(mlflow.data.from_pandas(frame, name="usage", source="synthetic"), context="training")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=doubler(),
+            signature=infer_signature(frame, pd.DataFrame({"y": [2.0, 4.0, 6.0]})),
+            input_example=frame.head(2),
+            pip_requirements=["mlflow"],
+        )
+    return LoggedModel(info.model_uri, info.model_id, run.info.run_id)
 
 
 @dataclass(frozen=True)
@@ -85,7 +67,7 @@ def stack(
     uri: str,
     client: MlflowClient,
     logged_models: LoggedModels,
-    with_input_example: ExampleModel,
+    with_input_example: LoggedModel,
 ) -> Stack:
     """A project with one model, registered with two versions, described, tagged, pinned and granted."""
     suffix = uuid.uuid4().hex[:6]
@@ -162,23 +144,7 @@ def test_the_command_reports_every_item_and_fails_on_the_missing_input_example(
     assert data["exitCode"] == 1
     checks = _by_item(data["models"])
     status = {key: c["status"] for key, c in checks.items()}
-    assert status == {
-        ("signature", "1"): "pass",
-        ("signature", "2"): "pass",
-        ("input-example", "1"): "pass",
-        ("input-example", "2"): "fail",
-        ("name-convention", None): "pass",
-        ("description", None): "pass",
-        ("required-tags", None): "pass",
-        ("version-description", "1"): "pass",
-        ("version-description", "2"): "fail",
-        ("create-model", None): "pass",
-        ("use-model-inference", None): "pass",
-        ("use-model-dashboards", None): "pass",
-        ("production-alias", None): "pass",
-        ("old-versions-archived", None): "skip",
-        ("version-history", None): "fail",
-    }
+    assert status == two_version_statuses("pass")
     assert checks[("input-example", "2")]["evidence"] == (
         "logged without an input example; log the model with input_example=<a few rows>"
     )
@@ -194,7 +160,7 @@ def test_the_command_reports_every_item_and_fails_on_the_missing_input_example(
 
 
 def test_lineage_shows_the_pinned_version_s_run_source_and_datasets(
-    stack: Stack, with_input_example: ExampleModel, client: MlflowClient
+    stack: Stack, with_input_example: LoggedModel, client: MlflowClient
 ) -> None:
     spec = build_from_files(stack.project, stack.stack)
 

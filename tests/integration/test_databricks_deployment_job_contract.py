@@ -10,20 +10,21 @@ and an empty id to disconnect (mlflow/mlflow#18488). The server remembers the li
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from provider.registry.deployment_job_link import DeploymentJobLinkProps
-from tests.integration.conftest import Mrgov
+from tests.integration.conftest import MakeMrgov, Mrgov
 from tests.integration.test_databricks_uc_contract import (
     TOKEN,
     UC,
     FakeUc,
     Request,
     assert_no_token,
+    point_databricks_at,
 )
 from tests.integration.test_databricks_uc_contract import uc_env as uc_env  # a fixture
 from tests.loopback import serving
@@ -65,13 +66,12 @@ class FakeUcWithJobs(FakeUc):
 def fake(uc_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeUcWithJobs]:
     served = FakeUcWithJobs()
     with serving(served) as url:
-        monkeypatch.setenv("DATABRICKS_HOST", url)
-        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+        point_databricks_at(monkeypatch, url)
         yield served
 
 
 @pytest.fixture
-def mrgov(fake: FakeUcWithJobs, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+def mrgov(fake: FakeUcWithJobs, make_mrgov: MakeMrgov) -> Mrgov:
     return make_mrgov(registryUri="databricks-uc")
 
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import MM, Mrgov
+from tests.integration.conftest import MM, MakeMrgov, Mrgov
 from tests.loopback import Request, serving
 
 pytestmark = pytest.mark.integration
@@ -114,6 +114,12 @@ def loopback() -> Iterator[tuple[FakeUc, str]]:
         yield fake, url
 
 
+def point_databricks_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Send this process's Databricks clients to `url` with the test token (DATABRICKS_HOST, _TOKEN)."""
+    monkeypatch.setenv("DATABRICKS_HOST", url)
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+
+
 @pytest.fixture
 def uc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No Databricks credentials from the environment or a profile file, unless a test sets them."""
@@ -134,13 +140,12 @@ def uc_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def uc(loopback: tuple[FakeUc, str], uc_env: None, monkeypatch: pytest.MonkeyPatch) -> FakeUc:
     """The Databricks environment pointing at the loopback server."""
     fake, url = loopback
-    monkeypatch.setenv("DATABRICKS_HOST", url)
-    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    point_databricks_at(monkeypatch, url)
     return fake
 
 
 @pytest.fixture
-def mrgov(uc: FakeUc, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+def mrgov(uc: FakeUc, make_mrgov: MakeMrgov) -> Mrgov:
     """The provider on Unity Catalog, credentials from the environment."""
     return make_mrgov(registryUri="databricks-uc")
 
@@ -305,10 +310,7 @@ def test_requests_carry_the_environment_token_and_nothing_keeps_it(mrgov: Mrgov,
 
 
 def test_the_provider_config_s_host_and_token_win_over_the_environment(
-    loopback: tuple[FakeUc, str],
-    uc_env: None,
-    make_mrgov: Callable[..., Mrgov],
-    monkeypatch: pytest.MonkeyPatch,
+    loopback: tuple[FakeUc, str], uc_env: None, make_mrgov: MakeMrgov, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, url = loopback
     monkeypatch.setenv("DATABRICKS_HOST", "http://127.0.0.1:1")  # the shell's: not the stack's
@@ -331,7 +333,7 @@ def test_a_config_profile_is_read_at_call_time(
     loopback: tuple[FakeUc, str],
     uc_env: None,
     tmp_path: Path,
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`databricks-uc://<profile>`: host and token come from ~/.databrickscfg, not the environment."""

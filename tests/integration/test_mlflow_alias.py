@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ from mlflow import MlflowClient
 from pulumi.provider.experimental.property_value import Computed
 
 from localdev.counting_proxy import CountingProxy
-from tests.integration.conftest import MM, Mrgov, new_process
+from tests.integration.conftest import MM, MakeMrgov, MakeVersions, Mrgov, SetStatus, new_process
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +32,7 @@ def _aliases(client: MlflowClient, model: str) -> dict[str, str]:
 
 
 def test_create_points_the_alias(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
 
@@ -45,7 +44,7 @@ def test_create_points_the_alias(
 
 
 def test_moving_is_an_update_and_leaves_other_aliases(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     client.set_registered_model_alias(model_name, "Challenger", "2")  # a training job's
@@ -64,7 +63,7 @@ def test_moving_is_an_update_and_leaves_other_aliases(
 
 
 def test_an_update_reports_the_other_aliases_as_they_are_now(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     client.set_registered_model_alias(model_name, "Challenger", "1")
@@ -80,11 +79,11 @@ def test_an_update_reports_the_other_aliases_as_they_are_now(
 
 
 def test_renaming_an_alias_sets_the_new_one_before_deleting_the_old(
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     proxy: CountingProxy,
     client: MlflowClient,
     model_name: str,
-    make_versions: Callable[..., list[str]],
+    make_versions: MakeVersions,
 ) -> None:
     make_versions(model_name, "full")
     mrgov = make_mrgov(trackingUri=proxy.url)
@@ -116,12 +115,7 @@ def test_another_model_is_a_replacement(mrgov: Mrgov, model_name: str) -> None:
 
 @pytest.mark.parametrize(("kind", "reason"), [("unsigned", NO_SIGNATURE), ("inputs_only", INPUTS_ONLY)])
 def test_refuses_a_version_without_a_full_signature(
-    mrgov: Mrgov,
-    client: MlflowClient,
-    model_name: str,
-    make_versions: Callable[..., list[str]],
-    kind: str,
-    reason: str,
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions, kind: str, reason: str
 ) -> None:
     make_versions(model_name, "full", kind)
     first = _pins(mrgov, model_name, Production=1)
@@ -134,7 +128,7 @@ def test_refuses_a_version_without_a_full_signature(
 
 
 def test_refuses_a_missing_version(
-    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full")
 
@@ -149,8 +143,8 @@ def test_refuses_a_version_that_is_not_ready(
     mrgov: Mrgov,
     client: MlflowClient,
     model_name: str,
-    make_versions: Callable[..., list[str]],
-    set_version_status: Callable[[str, str, str], None],
+    make_versions: MakeVersions,
+    set_version_status: SetStatus,
 ) -> None:
     make_versions(model_name, "full", "full")
     first = _pins(mrgov, model_name, Production=1)
@@ -168,9 +162,7 @@ def test_refuses_a_version_that_is_not_ready(
     assert _aliases(client, model_name) == {"Production": "1"}
 
 
-def test_refusals_are_clean_text(
-    mrgov: Mrgov, model_name: str, make_versions: Callable[..., list[str]]
-) -> None:
+def test_refusals_are_clean_text(mrgov: Mrgov, model_name: str, make_versions: MakeVersions) -> None:
     make_versions(model_name, "full", "unsigned", "inputs_only")
     _, found = mrgov.check(MM, {"model": model_name, "aliases": {"A": 2, "B": 3, "C": 9}})
     assert [prop for prop, _ in found] == ["aliases.A", "aliases.B", "aliases.C"]
@@ -179,11 +171,11 @@ def test_refusals_are_clean_text(
 
 
 def test_only_changed_pins_are_read(
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     proxy: CountingProxy,
     model_name: str,
-    make_versions: Callable[..., list[str]],
-    set_version_status: Callable[[str, str, str], None],
+    make_versions: MakeVersions,
+    set_version_status: SetStatus,
 ) -> None:
     make_versions(model_name, "full", "full")
     mrgov = make_mrgov(trackingUri=proxy.url)
@@ -200,7 +192,7 @@ def test_only_changed_pins_are_read(
 
 
 def test_a_preview_of_a_model_not_created_yet_reads_nothing(
-    make_mrgov: Callable[..., Mrgov], proxy: CountingProxy, model_name: str
+    make_mrgov: MakeMrgov, proxy: CountingProxy, model_name: str
 ) -> None:
     mrgov = make_mrgov(trackingUri=proxy.url)
     # The model's name is the output of a RegisteredModel the preview has not created: unknown.
@@ -213,7 +205,7 @@ def test_a_preview_of_a_model_not_created_yet_reads_nothing(
 
 
 def test_read_detects_a_moved_or_deleted_alias(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     declared = _pins(mrgov, model_name, Production=1)
@@ -242,7 +234,7 @@ def test_read_detects_a_moved_or_deleted_alias(
 
 
 def test_import_reads_every_alias(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     client.set_registered_model_alias(model_name, "Champion", "1")
@@ -257,7 +249,7 @@ def test_import_reads_every_alias(
 
 
 def test_delete_removes_only_our_alias(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full")
     client.set_registered_model_alias(model_name, "Challenger", "1")
@@ -270,7 +262,7 @@ def test_delete_removes_only_our_alias(
     mrgov.delete(MM, id_, outs)  # model gone: nothing to do
 
 
-def test_alias_check_rules(mrgov: Mrgov, model_name: str, make_versions: Callable[..., list[str]]) -> None:
+def test_alias_check_rules(mrgov: Mrgov, model_name: str, make_versions: MakeVersions) -> None:
     for alias in ("latest", "LATEST", "v3"):
         found = mrgov.failures(MM, {"model": model_name, "aliases": {alias: 1}})
         assert "reserved" in found[f"aliases.{alias}"]

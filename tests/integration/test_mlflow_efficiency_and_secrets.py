@@ -16,7 +16,17 @@ from localdev.mlflow_server import Server
 from provider.config import ConfigError
 from provider.resource import ProviderError
 from provider.server import message_of
-from tests.integration.conftest import MM, MP, RM, ROLE, Mrgov, User, new_process
+from tests.integration.conftest import (
+    MM,
+    MP,
+    RM,
+    ROLE,
+    MakeMrgov,
+    MakeUser,
+    MakeVersions,
+    Mrgov,
+    new_process,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,8 +39,23 @@ def _routes(proxy: CountingProxy) -> list[str]:
     return sorted(f"{r.method} {r.path.split('?', 1)[0]}" for r in proxy.requests)
 
 
+def _first_up(
+    mrgov: Mrgov, proxy: CountingProxy, declared: list[tuple[str, dict[str, Any]]]
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """Create each declared (token, props) in order, as a first `up` does; then a new provider process
+    and a zeroed proxy, for the next `up`. Returns (token, id, inputs, state) of each."""
+    runs = []
+    for token, props in declared:
+        inputs = mrgov.checked(token, props)
+        id_, state = mrgov.create(token, inputs)
+        runs.append((token, id_, inputs, state))
+    new_process()
+    proxy.reset()
+    return runs
+
+
 @pytest.fixture
-def counted(make_mrgov: Callable[..., Mrgov], proxy: CountingProxy) -> Mrgov:
+def counted(make_mrgov: MakeMrgov, proxy: CountingProxy) -> Mrgov:
     """The provider, configured with the counting proxy's URL."""
     return make_mrgov(trackingUri=proxy.url)
 
@@ -48,11 +73,7 @@ def test_a_model_with_tags_costs_one_write(counted: Mrgov, proxy: CountingProxy,
 
 
 def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_more(
-    counted: Mrgov,
-    client: MlflowClient,
-    proxy: CountingProxy,
-    model_name: str,
-    make_versions: Callable[..., list[str]],
+    counted: Mrgov, client: MlflowClient, proxy: CountingProxy, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     client.set_registered_model_alias(model_name, "Champion", "2")  # as a training pipeline left it
@@ -75,7 +96,7 @@ def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_mor
 
 
 def test_refresh_reads_a_model_once_and_each_declared_version_once(
-    counted: Mrgov, proxy: CountingProxy, model_name: str, make_versions: Callable[..., list[str]]
+    counted: Mrgov, proxy: CountingProxy, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full", "full")
     _, model = counted.create(RM, counted.checked(RM, {"name": model_name}))
@@ -118,11 +139,7 @@ def test_refresh_reads_a_model_once_and_each_declared_version_once(
 
 
 def test_refreshing_grants_costs_two_requests_whatever_their_number(
-    counted: Mrgov,
-    proxy: CountingProxy,
-    model_name: str,
-    make_versions: Callable[..., list[str]],
-    make_user: Callable[[str], User],
+    counted: Mrgov, proxy: CountingProxy, model_name: str, make_versions: MakeVersions, make_user: MakeUser
 ) -> None:
     models = [model_name, model_name + "_b"]
     for m in models:
@@ -143,11 +160,7 @@ def test_refreshing_grants_costs_two_requests_whatever_their_number(
 
 
 def test_unchanged_inputs_diff_to_nothing_and_send_nothing(
-    counted: Mrgov,
-    proxy: CountingProxy,
-    model_name: str,
-    make_versions: Callable[..., list[str]],
-    make_user: Callable[[str], User],
+    counted: Mrgov, proxy: CountingProxy, model_name: str, make_versions: MakeVersions, make_user: MakeUser
 ) -> None:
     make_versions(model_name, "full")
     user = make_user("noop")
@@ -167,13 +180,7 @@ def test_unchanged_inputs_diff_to_nothing_and_send_nothing(
         (ROLE, {"name": role, "members": [user.username]}),
         (MP, {"model": model_name, "roles": {role: "READ"}, "users": {user.username: "USE"}}),
     ]
-    runs = []
-    for token, props in declared:
-        inputs = counted.checked(token, props)
-        id_, state = counted.create(token, inputs)
-        runs.append((token, id_, inputs, state))
-    new_process()
-    proxy.reset()
+    runs = _first_up(counted, proxy, declared)
 
     for (token, id_, olds, state), (_, props) in zip(runs, declared, strict=True):
         # What the engine does on `up`: check the program's inputs against the last inputs, then diff.
@@ -184,11 +191,7 @@ def test_unchanged_inputs_diff_to_nothing_and_send_nothing(
 
 
 def test_equal_spellings_never_diff(
-    counted: Mrgov,
-    proxy: CountingProxy,
-    model_name: str,
-    make_versions: Callable[..., list[str]],
-    make_user: Callable[[str], User],
+    counted: Mrgov, proxy: CountingProxy, model_name: str, make_versions: MakeVersions, make_user: MakeUser
 ) -> None:
     """Inputs that mean the same as the state (`"02"` is version 2, `read` is READ) are no change."""
     make_versions(model_name, "full", "full")
@@ -207,13 +210,7 @@ def test_equal_spellings_never_diff(
         (ROLE, {"name": role, "members": [bob.username, alice.username]}),
         (MP, {"model": model_name, "roles": {role: "read"}, "users": {alice.username: "Edit"}}),
     ]
-    runs = []
-    for token, props in declared:
-        inputs = counted.checked(token, props)
-        id_, state = counted.create(token, inputs)
-        runs.append((token, id_, inputs, state))
-    new_process()
-    proxy.reset()
+    runs = _first_up(counted, proxy, declared)
 
     for (token, id_, olds, state), (_, props) in zip(runs, declared, strict=True):
         news = counted.checked(token, props, olds)
@@ -226,12 +223,12 @@ def test_equal_spellings_never_diff(
 
 
 def test_the_provider_holds_no_credentials_and_outputs_never_carry_them(
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     mlflow_server: Server,
     admin_env: dict[str, str],
     client: MlflowClient,
     model_name: str,
-    make_versions: Callable[..., list[str]],
+    make_versions: MakeVersions,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_versions(model_name, "full")
@@ -268,7 +265,7 @@ def test_the_provider_holds_no_credentials_and_outputs_never_carry_them(
 
 
 def test_the_provider_config_s_credentials_win_over_the_environment(
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     mlflow_server: Server,
     admin_env: dict[str, str],
     client: MlflowClient,

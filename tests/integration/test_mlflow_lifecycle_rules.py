@@ -25,7 +25,16 @@ from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 from localdev.counting_proxy import CountingProxy
 from localdev.mlflow_server import Server
 from provider import diagnostics
-from tests.integration.conftest import MM, LoggedModels, Mrgov, new_process, update_version, urn
+from tests.integration.conftest import (
+    MM,
+    LoggedModels,
+    MakeMrgov,
+    MakeVersions,
+    Mrgov,
+    new_process,
+    update_version,
+    urn,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +46,13 @@ def archived(date: str = TODAY) -> dict[str, str]:
     return {"archived": "true", "archived_at": date}
 
 
+# clock(now): what the provider's clock says; set_age(model, version, days): a version's age
+SetClock = Callable[[datetime], None]
+SetAge = Callable[[str, str, float], None]
+
+
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> SetClock:
     """Set the provider's clock (it reads MRGOV_NOW at call time, in this process)."""
 
     def set_now(when: datetime) -> None:
@@ -49,7 +63,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
 
 
 @pytest.fixture
-def set_age(mlflow_server: Server) -> Callable[[str, str, float], None]:
+def set_age(mlflow_server: Server) -> SetAge:
     """Make a version `days` old on the injected clock (MLflow's API cannot backdate a version)."""
 
     def set_created(name: str, version: str, days: float) -> None:
@@ -71,13 +85,13 @@ def _routes(proxy: CountingProxy) -> list[str]:
 
 # ------------------------------------------------------------------------------------------- retention
 def test_check_archives_exactly_the_old_unpinned_versions_and_a_second_check_finds_nothing(
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     proxy: CountingProxy,
     client: MlflowClient,
     model_name: str,
-    make_versions: Callable[..., list[str]],
-    set_age: Callable[[str, str, float], None],
-    clock: Callable[[datetime], None],
+    make_versions: MakeVersions,
+    set_age: SetAge,
+    clock: SetClock,
 ) -> None:
     mrgov = make_mrgov(trackingUri=proxy.url)
     versions = make_versions(model_name, *["full"] * 6)
@@ -120,13 +134,9 @@ def test_check_archives_exactly_the_old_unpinned_versions_and_a_second_check_fin
     ]
 
 
+@pytest.mark.usefixtures("clock")  # today is NOW
 def test_pinning_an_alias_to_an_archived_version_unarchives_it_in_the_same_update(
-    mrgov: Mrgov,
-    client: MlflowClient,
-    model_name: str,
-    make_versions: Callable[..., list[str]],
-    set_age: Callable[[str, str, float], None],
-    clock: Callable[[datetime], None],
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions, set_age: SetAge
 ) -> None:
     for version in make_versions(model_name, "full", "full", "full"):
         set_age(model_name, version, 100)
@@ -155,7 +165,7 @@ def test_pinning_an_alias_to_an_archived_version_unarchives_it_in_the_same_updat
 
 
 def test_declared_archive_tags_are_refused_and_a_missing_model_is_left_to_create(
-    mrgov: Mrgov, model_name: str, clock: Callable[[datetime], None]
+    mrgov: Mrgov, model_name: str, clock: SetClock
 ) -> None:
     bad = mrgov.failures(MM, {"model": model_name, "versionTags": {"1": {"archived_at": "2020-01-01"}}})
     assert bad == {
@@ -167,8 +177,12 @@ def test_declared_archive_tags_are_refused_and_a_missing_model_is_left_to_create
 
 
 # ------------------------------------------------------------------------------------------- gates
+# versions_with_f1(name, *val_f1, metric=...): the new version numbers
+WithF1 = Callable[..., list[str]]
+
+
 @pytest.fixture
-def versions_with_f1(client: MlflowClient, logged_models: LoggedModels) -> Callable[..., list[str]]:
+def versions_with_f1(client: MlflowClient, logged_models: LoggedModels) -> WithF1:
     """Register versions whose runs logged `val_f1` (None: a version without a run); returns numbers."""
     experiment = client.create_experiment(f"/gates-{uuid.uuid4().hex[:8]}")
 
@@ -226,11 +240,7 @@ def _meta(model: str, production: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_a_failing_gate_fails_check_with_the_table_and_the_alias_stays(
-    mrgov: Mrgov,
-    client: MlflowClient,
-    model_name: str,
-    versions_with_f1: Callable[..., list[str]],
-    engine: _Engine,
+    mrgov: Mrgov, client: MlflowClient, model_name: str, versions_with_f1: WithF1, engine: _Engine
 ) -> None:
     versions_with_f1(model_name, 0.91, 0.74)
     _, state = mrgov.create(MM, mrgov.checked(MM, _meta(model_name, "1")))
@@ -264,11 +274,11 @@ def test_a_failing_gate_fails_check_with_the_table_and_the_alias_stays(
 
 def test_a_passing_gate_sends_its_table_to_the_engine_and_the_alias_moves(
     mrgov: Mrgov,
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     proxy: CountingProxy,
     client: MlflowClient,
     model_name: str,
-    versions_with_f1: Callable[..., list[str]],
+    versions_with_f1: WithF1,
     engine: _Engine,
 ) -> None:
     versions_with_f1(model_name, 0.81, 0.74, 0.86)
@@ -298,7 +308,7 @@ def test_a_passing_gate_sends_its_table_to_the_engine_and_the_alias_moves(
 
 
 def test_missing_runs_and_metrics_fail_closed(
-    mrgov: Mrgov, model_name: str, versions_with_f1: Callable[..., list[str]]
+    mrgov: Mrgov, model_name: str, versions_with_f1: WithF1
 ) -> None:
     versions_with_f1(model_name, None)  # 1: no run
     versions_with_f1(model_name, 0.9, metric="auc")  # 2: a run without val_f1
@@ -314,7 +324,7 @@ def test_an_override_moves_the_alias_and_tags_the_version_once(
     mrgov: Mrgov,
     client: MlflowClient,
     model_name: str,
-    versions_with_f1: Callable[..., list[str]],
+    versions_with_f1: WithF1,
     engine: _Engine,
     admin_env: dict[str, str],
 ) -> None:

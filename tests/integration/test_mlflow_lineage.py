@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from mlflow import MlflowClient
 
 from localdev.counting_proxy import CountingProxy
-from tests.integration.conftest import MM, LoggedModels, Mrgov, new_process
+from tests.integration.conftest import MM, LoggedModels, MakeMrgov, MakeVersions, Mrgov, new_process
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +27,12 @@ def _register_from_a_run(client: MlflowClient, logged_models: LoggedModels, name
 
 
 def test_latest_version_and_lineage_of_the_pins_on_create_update_and_refresh(
-    make_mrgov: Callable[..., Mrgov],
+    make_mrgov: MakeMrgov,
     proxy: CountingProxy,
     client: MlflowClient,
     logged_models: LoggedModels,
     model_name: str,
-    make_versions: Callable[..., list[str]],
+    make_versions: MakeVersions,
 ) -> None:
     make_versions(model_name, "full")
     v2, run2 = _register_from_a_run(client, logged_models, model_name)

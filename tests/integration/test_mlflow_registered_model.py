@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ from mlflow import MlflowClient
 
 from provider.resource import ProviderError
 from provider.server import message_of
-from tests.integration.conftest import RM, Mrgov, new_process
+from tests.integration.conftest import RM, MakeMrgov, MakeVersions, Mrgov, import_refused, new_process
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +35,7 @@ def test_create_sends_description_and_initial_tags(
 
 
 def test_create_adopts_an_existing_model(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full")  # a training pipeline registered it first
     client.update_registered_model(model_name, description="by the pipeline")
@@ -65,9 +64,7 @@ def test_update_changes_the_description_in_place(mrgov: Mrgov, client: MlflowCli
     assert outs["description"] == "new"
 
 
-def test_retain_on_delete_change_is_state_only(
-    make_mrgov: Callable[..., Mrgov], proxy: Any, model_name: str
-) -> None:
+def test_retain_on_delete_change_is_state_only(make_mrgov: MakeMrgov, proxy: Any, model_name: str) -> None:
     mrgov = make_mrgov(trackingUri=proxy.url)
     id_, olds = mrgov.create(RM, _inputs(mrgov, model_name))
     news = _inputs(mrgov, model_name, retainOnDelete=True)
@@ -130,10 +127,7 @@ def test_import_of_a_missing_model_is_a_clean_not_found(mrgov: Mrgov, uri: str, 
     expected = (
         f"{model_name!r} was not found on {uri}; the id is the model's full name, `catalog.schema.model`"
     )
-    with pytest.raises(ProviderError) as err:
-        mrgov.read(RM, model_name)
-    assert message_of(err.value) == expected
-    assert mrgov.refusal("read", RM, model_name) == expected
+    assert import_refused(mrgov, RM, model_name) == expected
 
 
 def test_delete_removes_a_model_without_versions(mrgov: Mrgov, client: MlflowClient, model_name: str) -> None:
@@ -145,7 +139,7 @@ def test_delete_removes_a_model_without_versions(mrgov: Mrgov, client: MlflowCli
 
 
 def test_delete_refuses_while_versions_exist(
-    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     id_, outs = mrgov.create(RM, _inputs(mrgov, model_name))
     make_versions(model_name, "full", "full")
@@ -165,7 +159,7 @@ def test_delete_refuses_while_versions_exist(
 
 
 def test_retain_on_delete_leaves_the_model(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     id_, outs = mrgov.create(RM, _inputs(mrgov, model_name, description="keep me", retainOnDelete=True))
     make_versions(model_name, "full")
@@ -176,7 +170,7 @@ def test_retain_on_delete_leaves_the_model(
     assert len(client.search_model_versions(f"name='{model_name}'")) == 1
 
 
-def test_check_normalises_and_rejects(make_mrgov: Callable[..., Mrgov], uri: str, model_name: str) -> None:
+def test_check_normalises_and_rejects(make_mrgov: MakeMrgov, uri: str, model_name: str) -> None:
     slashed = make_mrgov(trackingUri=uri + "/")  # one spelling per server
     inputs = _inputs(slashed, model_name, initialTags={"version": 2})
     assert inputs == {"name": model_name, "description": "", "initialTags": {"version": "2"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ from mlflow import MlflowClient
 
 from provider.resource import ProviderError
 from provider.server import message_of
-from tests.integration.conftest import MM, Mrgov, new_process
+from tests.integration.conftest import MM, MakeMrgov, MakeVersions, Mrgov, import_refused, new_process
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +110,7 @@ def test_delete_removes_declared_keys_and_tolerates_a_gone_model(
     mrgov.delete(MM, id_, outs)
 
 
-def test_tag_check_rules(mrgov: Mrgov, make_mrgov: Callable[..., Mrgov], model_name: str) -> None:
+def test_tag_check_rules(mrgov: Mrgov, make_mrgov: MakeMrgov, model_name: str) -> None:
     inputs = _meta(mrgov, model_name, tags={"b": 2, "a": "x"})
     assert inputs == {
         "model": model_name,
@@ -136,7 +135,7 @@ def test_tag_check_rules(mrgov: Mrgov, make_mrgov: Callable[..., Mrgov], model_n
 
 # ---------------------------------------------------------------------------------------------- import
 def test_import_reads_everything_on_the_model(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     client.set_registered_model_tag(model_name, "domain", "cost")
@@ -174,10 +173,7 @@ def test_import_of_a_missing_model_and_refresh_of_a_gone_one(
     expected = (
         f"{model_name!r} was not found on {uri}; the id is the model's full name, `catalog.schema.model`"
     )
-    with pytest.raises(ProviderError) as err:
-        mrgov.read(MM, model_name)
-    assert message_of(err.value) == expected
-    assert mrgov.refusal("read", MM, model_name) == expected
+    assert import_refused(mrgov, MM, model_name) == expected
 
     new_process()  # this process has seen the model missing
     client.create_registered_model(model_name, tags={"domain": "cost"})
@@ -189,7 +185,7 @@ def test_import_of_a_missing_model_and_refresh_of_a_gone_one(
 
 # ------------------------------------------------------------------------------ version descriptions
 def test_version_description_lifecycle(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
 
@@ -218,7 +214,7 @@ def test_version_description_lifecycle(
 
 
 def test_removing_a_version_description_clears_only_ours(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     id_, olds = mrgov.create(MM, _meta(mrgov, model_name, versionDescriptions={"1": "One", "2": "Two"}))
@@ -236,7 +232,7 @@ def test_removing_a_version_description_clears_only_ours(
 
 
 def test_a_version_deleted_by_hand_drops_out_on_refresh(
-    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     declared = _meta(mrgov, model_name, versionDescriptions={"1": "Initial version"})
@@ -254,7 +250,7 @@ def test_a_version_deleted_by_hand_drops_out_on_refresh(
 
 
 def test_version_description_of_a_missing_version(
-    mrgov: Mrgov, uri: str, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, uri: str, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full")
     inputs = _meta(mrgov, model_name, versionDescriptions={3: "nope"})
@@ -272,7 +268,7 @@ def test_version_description_of_a_missing_version(
 
 # ------------------------------------------------------------------------------------- version tags
 def test_version_tags_set_change_and_remove_only_declared_keys(
-    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full", "full")
     client.set_model_version_tag(model_name, "1", "validated_by", "ci")  # someone else's
@@ -313,7 +309,7 @@ def test_version_tags_set_change_and_remove_only_declared_keys(
 
 
 def test_version_tags_of_a_missing_version_name_it(
-    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: Callable[..., list[str]]
+    mrgov: Mrgov, uri: str, client: MlflowClient, model_name: str, make_versions: MakeVersions
 ) -> None:
     make_versions(model_name, "full")
     inputs = _meta(mrgov, model_name, tags={"domain": "cost"}, versionTags={"7": {"stage": "x"}})

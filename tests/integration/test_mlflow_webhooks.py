@@ -12,14 +12,14 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from mlflow import MlflowClient
 
 from localdev.mlflow_server import Server, start, stop
 from provider.events.webhook import WebhookProps
-from tests.integration.conftest import Mrgov
+from tests.integration.conftest import MakeMrgov, Mrgov
 from tests.webhooks import SERVER_ENV, Receiver, receiving, verify
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def admin(hook_server: Server, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
 
 
 @pytest.fixture
-def hooks(hook_server: Server, admin: MlflowClient, make_mrgov: Callable[..., Mrgov]) -> Mrgov:
+def hooks(hook_server: Server, admin: MlflowClient, make_mrgov: MakeMrgov) -> Mrgov:
     return make_mrgov(trackingUri=hook_server.url)
 
 

@@ -142,22 +142,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object)
             self.registrations.append(
-                Registration(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=request.parent,
+                _registration(
+                    request,
+                    response,
                     custom=request.custom,
-                    inputs=dict(inputs),
+                    inputs=dict(rpc.deserialize_properties(request.object)),
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     import_id=request.importId,
                     deleted_with=request.deletedWith,
-                    dependencies=tuple(sorted(request.dependencies)),
-                    provider=request.provider,
-                    version=request.version,
                 )
             )
         return response
@@ -165,24 +159,33 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
         response = super().ReadResource(request)
         self.registrations.append(
-            Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
+            _registration(
+                request,
+                response,
                 custom=True,
                 inputs=dict(rpc.deserialize_properties(request.properties)),
                 protect=False,
                 retain_on_delete=False,
                 import_id=request.id,
                 deleted_with="",
-                dependencies=tuple(sorted(request.dependencies)),
-                provider=request.provider,
-                version=request.version,
                 read=True,
             )
         )
         return response
+
+
+def _registration(request: Any, response: Any, **fields: Any) -> Registration:
+    """A Registration of what a RegisterResource and a ReadResource request both carry, and `fields`."""
+    return Registration(
+        urn=response.urn,
+        type=request.type,
+        name=request.name,
+        parent=request.parent,
+        dependencies=tuple(sorted(request.dependencies)),
+        provider=request.provider,
+        version=request.version,
+        **fields,
+    )
 
 
 @dataclass

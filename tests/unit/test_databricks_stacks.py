@@ -25,6 +25,7 @@ from tests.unit.conftest import (
     MockRun,
     Registration,
 )
+from tests.unit.example_model import cad_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")
@@ -48,10 +49,7 @@ DEPLOYER = {
 PROD_INFERENCE = "a4d8e2c6-1f9b-4e35-8c7a-6b0e3d5f9a13"
 
 
-# registry.yaml's promotion gates of Production, as the provider receives them (a gate per pinned alias).
-CAD_GATE = {
-    "metric": "val_f1", "higherIsBetter": True, "against": "current", "minDelta": 0.0, "min": 0.6
-}  # fmt: skip
+# registry.yaml's promotion gate of budget_forecaster's Production, as the provider receives it.
 BF_GATE = {
     "metric": "val_rmse", "higherIsBetter": False, "against": "current", "minDelta": 0.0, "max": 900.0
 }  # fmt: skip
@@ -223,34 +221,35 @@ def test_prod_grants_per_securable_and_principal(
 ) -> None:
     run = deploy(mock_program, specs["prod"])
     deployer = DEPLOYER["prod"]
-    catalog = run.by_name("registry-catalog-grants")
-    assert catalog.inputs["catalog"] == "prod_catalog"
-    # The catalog is owned by prod-platform-admins, so the deployer keeps MANAGE and USE_CATALOG by grant.
-    assert grants_of(run, "registry-catalog-grants") == {
-        PROD_INFERENCE: ["USE_CATALOG"],
-        deployer: ["MANAGE", "USE_CATALOG"],
-        "prod-bi-dashboards": ["USE_CATALOG"],
-        "prod-ml-engineers": ["USE_CATALOG"],
-    }
-    schema = run.by_name("registry-schema-gold_features-grants")
-    assert schema.inputs["schema"] == "prod_catalog.gold_features"
-    assert grants_of(run, "registry-schema-gold_features-grants") == {
-        PROD_INFERENCE: ["USE_SCHEMA"],
-        deployer: ["MANAGE", "USE_SCHEMA"],
-        "prod-bi-dashboards": ["USE_SCHEMA"],
-        "prod-ml-engineers": ["CREATE_MODEL", "USE_SCHEMA"],
+    # (Grants resource, its securable's attribute, the securable's full name) -> privileges per principal
+    expected: dict[tuple[str, str, str], dict[str, list[str]]] = {
+        # The catalog is owned by prod-platform-admins, so the deployer keeps MANAGE and USE_CATALOG by grant.
+        ("registry-catalog-grants", "catalog", "prod_catalog"): {
+            PROD_INFERENCE: ["USE_CATALOG"],
+            deployer: ["MANAGE", "USE_CATALOG"],
+            "prod-bi-dashboards": ["USE_CATALOG"],
+            "prod-ml-engineers": ["USE_CATALOG"],
+        },
+        ("registry-schema-gold_features-grants", "schema", "prod_catalog.gold_features"): {
+            PROD_INFERENCE: ["USE_SCHEMA"],
+            deployer: ["MANAGE", "USE_SCHEMA"],
+            "prod-bi-dashboards": ["USE_SCHEMA"],
+            "prod-ml-engineers": ["CREATE_MODEL", "USE_SCHEMA"],
+        },
     }
     for model in ("cost_anomaly_detector", "budget_forecaster"):
-        reg = run.by_name(f"registry-model-{model}-grants")
-        # The model's securable, through the provider's `model` attribute; no other securable is set.
-        assert set(reg.inputs) == {"model", "grants"}
-        assert reg.inputs["model"] == f"prod_catalog.gold_features.{model}"
-        assert grants_of(run, f"registry-model-{model}-grants") == {
+        expected[(f"registry-model-{model}-grants", "model", f"prod_catalog.gold_features.{model}")] = {
             PROD_INFERENCE: ["EXECUTE"],
             deployer: ["MANAGE"],
             "prod-bi-dashboards": ["EXECUTE"],
             "prod-ml-engineers": ["APPLY_TAG", "CREATE_MODEL_VERSION"],
         }
+    for (name, securable, full_name), privileges in expected.items():
+        inputs = run.by_name(name).inputs
+        # One securable, through the provider's attribute for its kind (a model's is `model`).
+        assert set(inputs) == {securable, "grants"}, name
+        assert inputs[securable] == full_name
+        assert grants_of(run, name) == privileges
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -367,20 +366,9 @@ def test_prod_model_inputs_tags_and_version_descriptions(
         "gates": {"Production": BF_GATE},
         "gateOverrides": {},
     }
-    assert inputs(run.by_name("registry-model-cost_anomaly_detector-metadata")) == {
-        "model": "prod_catalog.gold_features.cost_anomaly_detector",
-        "tags": {"algorithm": "isolation_forest", "domain": "cost", "model_type": "anomaly_detection"},
-        "aliases": {"Champion": "3", "Production": "3"},
-        "versionDescriptions": {
-            "1": "Initial version",
-            "2": "Added z-score features",
-            "3": "Retrained with 30-day lookback features. Improved anomaly rate from 8% to 5%.",
-        },
-        "versionTags": {},
-        "archiveKeepLatest": 0.0,
-        "gates": {"Production": CAD_GATE},
-        "gateOverrides": {},
-    }
+    assert inputs(run.by_name("registry-model-cost_anomaly_detector-metadata")) == cad_metadata(
+        "prod_catalog.gold_features.cost_anomaly_detector", {"Champion": "3", "Production": "3"}
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -24,17 +24,13 @@ from tests.unit.conftest import (
     MRGOV_TYPES,
     EchoMocks,
     MockRun,
+    Registration,
 )
+from tests.unit.example_model import cad_metadata
 
 URI = "http://127.0.0.1:5000"
 CAD = "local_catalog.gold_features.cost_anomaly_detector"
 ROLES = {"ml_engineers": "EDIT", "dashboards": "READ", "inference_jobs": "READ"}
-
-
-# registry.yaml's promotion gate of cost_anomaly_detector's Production, as the provider receives it.
-CAD_GATE = {
-    "metric": "val_f1", "higherIsBetter": True, "against": "current", "minDelta": 0.0, "min": 0.6
-}  # fmt: skip
 
 
 def spec_of(edit: Callable[[dict[str, Any]], None] | None = None) -> StackSpec:
@@ -50,11 +46,11 @@ def deploy(
     def program() -> dict[str, Any]:
         env = Environment("registry", EnvironmentArgs(spec=spec, mlflow_password=mlflow_password(spec)))
         return {
-            "models": env.model_names,
-            "alias_uris": env.alias_uris,
-            "grants": env.grants,
-            "unmanaged_aliases": env.unmanaged_aliases,
-            "adopted_models": env.adopted_models,
+            "models": env.outputs.model_names,
+            "alias_uris": env.outputs.alias_uris,
+            "grants": env.outputs.grants,
+            "unmanaged_aliases": env.outputs.unmanaged_aliases,
+            "adopted_models": env.outputs.adopted_models,
         }
 
     return mock_program(program, stack="local", mocks=mocks)
@@ -89,20 +85,7 @@ def test_local_stack_graph(mock_program: Callable[..., MockRun]) -> None:
     ]
     metadata = run.by_name("registry-mlflow-cost_anomaly_detector-metadata")
     assert metadata.type == MRGOV_METADATA
-    assert metadata.inputs == {
-        "model": CAD,
-        "tags": {"algorithm": "isolation_forest", "domain": "cost", "model_type": "anomaly_detection"},
-        "aliases": {"Champion": "2", "Production": "2"},
-        "versionDescriptions": {
-            "1": "Initial version",
-            "2": "Added z-score features",
-            "3": "Retrained with 30-day lookback features. Improved anomaly rate from 8% to 5%.",
-        },
-        "versionTags": {},
-        "archiveKeepLatest": 0.0,  # no retention (archiveAfterDays unset, so not sent)
-        "gates": {"Production": CAD_GATE},
-        "gateOverrides": {},
-    }
+    assert metadata.inputs == cad_metadata(CAD, {"Champion": "2", "Production": "2"})
     # Deleting a model deletes what is on it; grants are held by roles and users, so they are revoked.
     assert metadata.deleted_with == cad.urn and cad.urn in metadata.dependencies
     permissions = run.by_name("registry-mlflow-cost_anomaly_detector-permissions")
@@ -233,17 +216,31 @@ def test_mlflow_children_are_never_protected_even_when_the_stack_protects(
     assert not any(k.protect for k in kids)
 
 
-def test_a_protected_stack_can_still_move_an_alias(mock_program: Callable[..., MockRun]) -> None:
-    def move_champion(raw: dict[str, Any]) -> None:
+def _protected_alias_change(
+    mock_program: Callable[..., MockRun], change: Callable[[dict[str, Any]], None]
+) -> tuple[dict[str, Registration], dict[str, Registration], str]:
+    """The protected local stack's resources by URN before and after `change` to its raw config,
+    and the URN of the one resource whose inputs change: cost_anomaly_detector's metadata."""
+
+    def changed_stack(raw: dict[str, Any]) -> None:
         protected_local(raw)
-        raw["models"]["cost_anomaly_detector"]["aliases"]["Champion"] = 3
+        change(raw)
 
     before = {r.urn: r for r in deploy(mock_program, spec_of(protected_local)).registrations}
-    after = {r.urn: r for r in deploy(mock_program, spec_of(move_champion)).registrations}
+    after = {r.urn: r for r in deploy(mock_program, spec_of(changed_stack)).registrations}
+    # Nothing leaves the stack (no protected resource would have to be deleted) ...
     assert before.keys() == after.keys()
     changed = [urn for urn in before if before[urn].inputs != after[urn].inputs]
     assert [after[urn].name for urn in changed] == ["registry-mlflow-cost_anomaly_detector-metadata"]
     (urn,) = changed
+    return before, after, urn
+
+
+def test_a_protected_stack_can_still_move_an_alias(mock_program: Callable[..., MockRun]) -> None:
+    def move_champion(raw: dict[str, Any]) -> None:
+        raw["models"]["cost_anomaly_detector"]["aliases"]["Champion"] = 3
+
+    before, after, urn = _protected_alias_change(mock_program, move_champion)
     assert (before[urn].inputs["aliases"], after[urn].inputs["aliases"]) == (
         {"Champion": "2", "Production": "2"},
         {"Champion": "3", "Production": "2"},
@@ -273,16 +270,9 @@ def test_a_protected_stacks_model_children_opt_out_of_the_models_protection(
 
 def test_a_protected_stack_can_still_remove_an_alias(mock_program: Callable[..., MockRun]) -> None:
     def drop_champion(raw: dict[str, Any]) -> None:
-        protected_local(raw)
         del raw["models"]["cost_anomaly_detector"]["aliases"]["Champion"]
 
-    before = {r.urn: r for r in deploy(mock_program, spec_of(protected_local)).registrations}
-    after = {r.urn: r for r in deploy(mock_program, spec_of(drop_champion)).registrations}
-    # Nothing leaves the stack (no protected resource would have to be deleted) ...
-    assert before.keys() == after.keys()
-    changed = [urn for urn in before if before[urn].inputs != after[urn].inputs]
-    assert [after[urn].name for urn in changed] == ["registry-mlflow-cost_anomaly_detector-metadata"]
-    (urn,) = changed
+    before, after, urn = _protected_alias_change(mock_program, drop_champion)
     # ... and the alias goes by an update of the unprotected metadata, which drops it from the model.
     assert (before[urn].inputs["aliases"], after[urn].inputs["aliases"]) == (
         {"Champion": "2", "Production": "2"},
@@ -354,7 +344,7 @@ def test_adopt_in_a_databricks_stack_imports_that_model(mock_program: Callable[.
     assert [m.name for m in spec.models if m.adopt] == ["budget_forecaster"]
 
     def program() -> dict[str, Any]:
-        return {"adopted_models": Environment("registry", EnvironmentArgs(spec=spec)).adopted_models}
+        return {"adopted_models": Environment("registry", EnvironmentArgs(spec=spec)).outputs.adopted_models}
 
     run = mock_program(program, stack="dev")
     models = run.of_type("databricks:index/registeredModel:RegisteredModel")

@@ -36,12 +36,14 @@ from components.spec import build, load_stack_file
 from policies import governance, pack
 from policies.governance import POLICY_RULES, SPEC_ONLY, UNKNOWN, Finding, Res, evaluate
 from provider import sdk
-from provider.auth.model_permissions import ModelPermissionsProps
-from provider.auth.role import RoleProps
-from provider.config import ProviderConfig
-from provider.registry.model_metadata import ModelMetadataProps
-from provider.registry.registered_model import RegisteredModelProps
-from tests.unit.conftest import MockRun
+from tests.unit.conftest import (
+    MRGOV_METADATA,
+    MRGOV_MODEL,
+    MRGOV_PERMISSIONS,
+    MRGOV_PROVIDER,
+    MRGOV_ROLE,
+    MockRun,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,11 +53,6 @@ UC_MODEL = "databricks:index/registeredModel:RegisteredModel"
 GRANTS = "databricks:index/grants:Grants"
 GRANT = "databricks:index/grant:Grant"
 PROVIDER = "pulumi:providers:databricks"
-MRGOV = ProviderConfig.TOKEN
-MODEL = RegisteredModelProps.TOKEN
-METADATA = ModelMetadataProps.TOKEN
-PERMISSIONS = ModelPermissionsProps.TOKEN
-ROLE = RoleProps.TOKEN
 
 URI = "http://127.0.0.1:5000"
 FULL = "dev_catalog.gold_features.cost_anomaly_detector"
@@ -78,7 +75,7 @@ def r(
 
 def mrgov_provider(name: str = "mlflow", stack: str = "dev", **props: Any) -> Res:
     """A `pulumi:providers:mrgov` resource with these inputs (wire names)."""
-    return r(MRGOV, name, stack=stack, **props)
+    return r(MRGOV_PROVIDER, name, stack=stack, **props)
 
 
 MLFLOW = mrgov_provider(trackingUri=URI)
@@ -88,7 +85,7 @@ UC = mrgov_provider("uc", registryUri="databricks-uc")
 def model(name: str = FULL, description: str = "Detects odd spend.", **kw: Any) -> Res:
     stack = kw.pop("stack", "dev")
     return r(
-        MODEL,
+        MRGOV_MODEL,
         kw.pop("res_name", "m"),
         stack=stack,
         provider=kw.pop("provider", MLFLOW),
@@ -107,15 +104,15 @@ def metadata(
     **props: Any,
 ) -> Res:
     """A ModelMetadata on `model_name`; props are its wire inputs (tags, aliases, versionDescriptions)."""
-    return r(METADATA, res_name, stack=stack, provider=provider, model=model_name, **props)
+    return r(MRGOV_METADATA, res_name, stack=stack, provider=provider, model=model_name, **props)
 
 
 def permissions(model_name: str = FULL, *, provider: Res | None = MLFLOW, **props: Any) -> Res:
-    return r(PERMISSIONS, "perms", provider=provider, model=model_name, **props)
+    return r(MRGOV_PERMISSIONS, "perms", provider=provider, model=model_name, **props)
 
 
 def role(name: str, *, provider: Res | None = MLFLOW, **props: Any) -> Res:
-    return r(ROLE, f"role-{name}", provider=provider, name=name, **{"workspace": "default", **props})
+    return r(MRGOV_ROLE, f"role-{name}", provider=provider, name=name, **{"workspace": "default", **props})
 
 
 def grants(
@@ -129,6 +126,13 @@ def grants(
 def uc_model(**props: Any) -> Res:
     base = {"catalogName": "dev_catalog", "schemaName": "gold_features", "name": "cost_anomaly_detector"}
     return r(UC_MODEL, "uc", **{**base, "comment": "Detects odd spend.", **props})
+
+
+def _one_metadata(
+    rule_id: str, good: dict[str, Any], bad: dict[str, Any], says: str
+) -> tuple[str, list[Res], list[Res], dict[str, Any], str]:
+    """A case of CASES whose passing and failing resources are one ModelMetadata each, with these inputs."""
+    return (rule_id, [metadata(**good)], [metadata(**bad)], {}, says)
 
 
 # (rule id, passing resources, failing resources, config for the rule, text the failure says)
@@ -174,25 +178,22 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
         {},
         "tags.team.name: tag key 'team.name' contains .; allowed: any characters except . , - = / :",
     ),
-    (
+    _one_metadata(
         "alias-name",
-        [metadata(aliases={"Champion": "3", "Production": "3"})],
-        [metadata(aliases={"Champion": "3", "latest": "3"})],
-        {},
+        {"aliases": {"Champion": "3", "Production": "3"}},
+        {"aliases": {"Champion": "3", "latest": "3"}},
         "alias 'latest' is reserved by MLflow",
     ),
-    (
+    _one_metadata(
         "alias-version",
-        [metadata(aliases={"Champion": "3", "Production": 3})],
-        [metadata(aliases={"Champion": "3", "Production": "0"})],
-        {},
+        {"aliases": {"Champion": "3", "Production": 3}},
+        {"aliases": {"Champion": "3", "Production": "0"}},
         "alias 'Production': version '0' is not a model version; allowed: a positive integer such as 3",
     ),
-    (
+    _one_metadata(
         "version-description",
-        [metadata(versionDescriptions={"2": "First.", "3": "Retrained."})],
-        [metadata(versionDescriptions={"2": "First.", "3": " "})],
-        {},
+        {"versionDescriptions": {"2": "First.", "3": "Retrained."}},
+        {"versionDescriptions": {"2": "First.", "3": " "}},
         "version 3: is empty; allowed: a text saying what changed",
     ),
     (
@@ -285,11 +286,10 @@ CASES: list[tuple[str, list[Res], list[Res], dict[str, Any], str]] = [
         {},
         "role 'dashboards' is granted privileges but has no principals",
     ),
-    (
+    _one_metadata(
         "pinned-version-described",
-        [metadata(aliases={"Champion": "3"}, versionDescriptions={"3": "Retrained."})],
-        [metadata(aliases={"Champion": "3"}, versionDescriptions={"2": "Retrained."})],
-        {},
+        {"aliases": {"Champion": "3"}, "versionDescriptions": {"3": "Retrained."}},
+        {"aliases": {"Champion": "3"}, "versionDescriptions": {"2": "Retrained."}},
         "version 3 is pinned by alias 'Champion' but has no description",
     ),
 ]
@@ -562,7 +562,9 @@ def _policy_provider(res: Res) -> PolicyProviderResource:
 
 def test_resource_policy_reads_proxied_inputs_with_unknowns() -> None:
     props = unknown_checking_proxy({"model": UNKNOWN_STRING_VALUE, "aliases": {"v2": "1"}})
-    args = ResourceValidationArgs(METADATA, props, metadata().urn, "a", _opts(), _policy_provider(UC), None)
+    args = ResourceValidationArgs(
+        MRGOV_METADATA, props, metadata().urn, "a", _opts(), _policy_provider(UC), None
+    )
     reported: list[tuple[str, str | None]] = []
     [policy] = [p for p in pack.policies() if p.name == "alias-name"]
     assert isinstance(policy, ResourceValidationPolicy)
@@ -584,7 +586,7 @@ def test_stack_policy_sees_each_resource_with_its_provider() -> None:
     bad = metadata(tags={"team.name": "platform"})
     resources = [
         PolicyResource(
-            METADATA,
+            MRGOV_METADATA,
             unknown_checking_proxy(dict(bad.props)),
             bad.urn,
             bad.name,
@@ -607,9 +609,8 @@ def test_stack_policy_sees_each_resource_with_its_provider() -> None:
 
 def test_stack_policy_reports_against_the_offending_resource() -> None:
     good = model()
-    resource = PolicyResource(
-        MODEL, unknown_checking_proxy(dict(good.props)), good.urn, good.name, _opts(), None, None, [], {}
-    )
+    props = unknown_checking_proxy(dict(good.props))
+    resource = PolicyResource(MRGOV_MODEL, props, good.urn, good.name, _opts(), None, None, [], {})
     reported: list[tuple[str, str | None]] = []
     [policy] = [p for p in pack.policies() if p.name == "required-tags"]
     assert isinstance(policy, StackValidationPolicy)

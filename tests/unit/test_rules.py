@@ -105,6 +105,23 @@ def _grants(*grants: dict[str, Any]) -> dict[str, Any]:
     return {"grants": list(grants)}
 
 
+def _in_prod(id_: str, key: str, message: str, **change: Any) -> Case:
+    """The problem `change` to cost_anomaly_detector in Pulumi.prod.yaml causes, at `key` below the model."""
+    return Case(
+        id_,
+        "stack",
+        f"mrgov:models.cost_anomaly_detector.{key}",
+        message,
+        _model("cost_anomaly_detector", **change),
+        stack="prod",
+    )
+
+
+def _production_gate(id_: str, key: str, message: str, gate: dict[str, Any]) -> Case:
+    """A problem in the prod stack's gate on cost_anomaly_detector's Production alias, at `key` below it."""
+    return _in_prod(id_, f"gates.Production{key}", message, gates={"Production": gate})
+
+
 CASES = [
     # ---- aliases
     Case(
@@ -424,14 +441,12 @@ CASES = [
         },
     ),
     # ---- production
-    Case(
+    _in_prod(
         "prod-served-model-without-production",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.aliases",
+        "aliases",
         "model is served in production environment 'prod' but pins no 'Production' alias; "
         "allowed: aliases: {Production: <version>}",
-        _model("cost_anomaly_detector", aliases={"Production": None, "Champion": 1}),
-        stack="prod",
+        aliases={"Production": None, "Champion": 1},
     ),
     Case(
         "databricks-without-deployer",
@@ -550,93 +565,70 @@ CASES = [
         f"is 0; {DAYS}",
         shared_change={"modelDefaults": {"archive": {"afterDays": 0}}},
     ),
-    Case(
+    _production_gate(
         "gate-unknown-key",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Production.threshold",
+        ".threshold",
         "unknown key; allowed keys: against, higherIsBetter, max, metric, min, minDelta",
-        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "threshold": 0.8}}),
-        stack="prod",
+        {"metric": "val_f1", "threshold": 0.8},
     ),
-    Case(
+    _production_gate(
         "gate-without-metric",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Production.metric",
+        ".metric",
         "is missing or empty; allowed: the name of a metric the training run logs, such as val_f1",
-        _model("cost_anomaly_detector", gates={"Production": {"min": 0.8}}),
-        stack="prod",
+        {"min": 0.8},
     ),
-    Case(
+    _in_prod(
         "gate-on-an-alias-the-stack-does-not-pin",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Champion",
+        "gates.Champion",
         "gate for alias 'Champion', which this stack does not pin on the model; allowed: a gate for a "
         "pinned alias (Production), or the gate in registry.yaml, where it applies in the stacks that pin "
         "'Champion'",
-        _model("cost_anomaly_detector", gates={"Champion": {"metric": "val_f1"}}),
-        stack="prod",
+        gates={"Champion": {"metric": "val_f1"}},
     ),
-    Case(
+    _production_gate(
         "gate-against-unknown",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Production.against",
+        ".against",
         "'previous' is not a comparison; allowed: current (the version the alias points at now) or none "
         "(min and max only)",
-        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "against": "previous"}}),
-        stack="prod",
+        {"metric": "val_f1", "against": "previous"},
     ),
-    Case(
+    _production_gate(
         "gate-min-above-max",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Production",
+        "",
         "min 0.9 is above max 0.8, so no version could pass; allowed: min <= max",
-        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "min": 0.9, "max": 0.8}}),
-        stack="prod",
+        {"metric": "val_f1", "min": 0.9, "max": 0.8},
     ),
-    Case(
+    _production_gate(
         "gate-that-checks-nothing",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Production",
+        "",
         "checks nothing; allowed: against: current, or a min or a max",
-        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "against": "none"}}),
-        stack="prod",
+        {"metric": "val_f1", "against": "none"},
     ),
-    Case(
+    _production_gate(
         "gate-min-delta-negative",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Production.minDelta",
+        ".minDelta",
         "is -0.1; allowed: 0 or more (how much better than the current version)",
-        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "minDelta": -0.1}}),
-        stack="prod",
+        {"metric": "val_f1", "minDelta": -0.1},
     ),
-    Case(
+    _production_gate(
         "gate-min-not-a-number",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.gates.Production.min",
+        ".min",
         "'high' is not a number; allowed: a number such as 0.8",
-        _model("cost_anomaly_detector", gates={"Production": {"metric": "val_f1", "min": "high"}}),
-        stack="prod",
+        {"metric": "val_f1", "min": "high"},
     ),
-    Case(
+    _in_prod(
         "override-without-reason",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.overrides.Production.reason",
+        "overrides.Production.reason",
         "is missing or empty; allowed: why the gate is bypassed, such as 'INC-123: rollback'",
-        _model(
-            "cost_anomaly_detector",
-            gates={"Production": {"metric": "val_f1"}},
-            overrides={"Production": {"reason": " "}},
-        ),
-        stack="prod",
+        gates={"Production": {"metric": "val_f1"}},
+        overrides={"Production": {"reason": " "}},
     ),
-    Case(
+    _in_prod(
         "override-of-an-alias-without-a-gate",
-        "stack",
-        "mrgov:models.cost_anomaly_detector.overrides.Production",
+        "overrides.Production",
         "alias 'Production' has no promotion gate in this stack; allowed: an override of a gated alias the "
         "stack pins (none)",
-        _model("cost_anomaly_detector", overrides={"Production": {"reason": "INC-123: rollback"}}),
-        stack="prod",
+        overrides={"Production": {"reason": "INC-123: rollback"}},
     ),
     Case(
         "override-in-registry-yaml",

@@ -417,20 +417,26 @@ def pulumi_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     runtime_config.set_all_config({}, [])
 
 
+# The MLflow target both config tests give, its password in the secret config key mrgov:mlflowPassword.
+CONFIG_TARGET = {
+    "kind": "mlflow", "trackingUri": "http://127.0.0.1:5999", "passwordSecret": "mrgov:mlflowPassword"
+}  # fmt: skip
+
+
+def _set_config(config: dict[str, str], secret_keys: list[str]) -> None:
+    """The stack config Pulumi hands the program: CONFIG_TARGET, catalog `cfg_catalog`, then `config`."""
+    runtime_config.set_all_config(
+        {"mrgov:target": json.dumps(CONFIG_TARGET), "mrgov:catalog": "cfg_catalog", **config}, secret_keys
+    )
+
+
 def test_load_from_pulumi_reads_json_config_and_skips_secrets(
     pulumi_config: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     warnings: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
-    target = {
-        "kind": "mlflow",
-        "trackingUri": "http://127.0.0.1:5999",
-        "passwordSecret": "mrgov:mlflowPassword",
-    }
-    runtime_config.set_all_config(
+    _set_config(
         {
-            "mrgov:target": json.dumps(target),
-            "mrgov:catalog": "cfg_catalog",
             "mrgov:protect": "false",
             "mrgov:models": json.dumps(
                 {"failure_predictor": None, "cost_anomaly_detector": {"aliases": {"A": 7}}}
@@ -458,20 +464,7 @@ def test_load_from_pulumi_reads_json_config_and_skips_secrets(
 
 
 def test_load_from_pulumi_refuses_plain_password_key_and_misspelt_keys(pulumi_config: None) -> None:
-    target = {
-        "kind": "mlflow",
-        "trackingUri": "http://127.0.0.1:5999",
-        "passwordSecret": "mrgov:mlflowPassword",
-    }
-    runtime_config.set_all_config(
-        {
-            "mrgov:target": json.dumps(target),
-            "mrgov:catalog": "cfg_catalog",
-            "mrgov:mlflowPassword": "in-clear",
-            "mrgov:model": "{}",
-        },
-        [],
-    )
+    _set_config({"mrgov:mlflowPassword": "in-clear", "mrgov:model": "{}"}, [])
     with pytest.raises(SpecError) as info:
         load_from_pulumi()
     got = {(p.file, p.key): p.message for p in info.value.problems}
