@@ -68,6 +68,7 @@ from bench.common import (
 )
 from bench.profile import CheckpointWatch, CpuSampler
 from localdev import mlflow_server
+from localdev.cli_env import offline_cli_env
 from localdev.counting_proxy import CountingProxy
 
 SIZES = (50, 200, 1000)
@@ -455,16 +456,9 @@ def make_stack(work: Path, proxy: CountingProxy, n: int, bin_dir: str) -> Stack:
     (project / "registry.yaml").write_text(yaml.safe_dump(shared_registry(n), sort_keys=False))
     config = {"config": mlflow_stack_config(proxy.url)}
     (project / "Pulumi.bench.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    state = work / "state"
-    state.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MLFLOW_"))}
-    env.update(
-        PATH=f"{bin_dir}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
-        PULUMI_HOME=str(work / "pulumi-home"),
-        PULUMI_BACKEND_URL=f"file://{state}",
-        PULUMI_CONFIG_PASSPHRASE=secrets.token_urlsafe(16),
-        PULUMI_SKIP_UPDATE_CHECK="1",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="1",
+    env = offline_cli_env(
+        work,
+        bin_dir,
         # What scripts/pulumi.sh sets: the product's checkpoint strategy (docs/benchmarks.md). The
         # `checkpoints` setting measures the engine's default against it.
         PULUMI_SKIP_CHECKPOINTS="true",

@@ -357,28 +357,25 @@ def _retention(cfg: StackConfig) -> Iterator[Violation]:
         if archive is None:
             continue
         path = ("models", name, "archive")
-        days = whole_number(archive.after_days)
+        days, keep = whole_number(archive.after_days), whole_number(archive.keep_latest)
         if archive.after_days is None:
-            yield Violation("retention", "mandatory", (*path, "afterDays"), f"is required; {_DAYS}")
+            yield _retention_problem(path, "afterDays", f"is required; {_DAYS}")
         elif days is None:
-            yield Violation(
-                "retention",
-                "mandatory",
-                (*path, "afterDays"),
-                f"{archive.after_days!r} is not a number of days; {_DAYS}",
+            yield _retention_problem(
+                path, "afterDays", f"{archive.after_days!r} is not a number of days; {_DAYS}"
             )
         elif days < 1:
-            yield Violation("retention", "mandatory", (*path, "afterDays"), f"is {days}; {_DAYS}")
-        keep = whole_number(archive.keep_latest)
+            yield _retention_problem(path, "afterDays", f"is {days}; {_DAYS}")
         if keep is None:
-            yield Violation(
-                "retention",
-                "mandatory",
-                (*path, "keepLatest"),
-                f"{archive.keep_latest!r} is not a whole number; {_KEEP}",
+            yield _retention_problem(
+                path, "keepLatest", f"{archive.keep_latest!r} is not a whole number; {_KEEP}"
             )
         elif keep < 0:
-            yield Violation("retention", "mandatory", (*path, "keepLatest"), f"is {keep}; {_KEEP}")
+            yield _retention_problem(path, "keepLatest", f"is {keep}; {_KEEP}")
+
+
+def _retention_problem(path: tuple[str, ...], key: str, message: str) -> Violation:
+    return Violation("retention", "mandatory", (*path, key), message)
 
 
 def _promotion_gates(cfg: StackConfig) -> Iterator[Violation]:

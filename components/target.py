@@ -20,6 +20,11 @@ from components.spec import StackSpec
 if TYPE_CHECKING:
     from components.audit.snapshot import RegistrySnapshot
 
+HasPlugin = Callable[[str], bool] | None
+"""Whether the Pulumi CLI has a provider plugin (None: do not check)."""
+LocalSecrets = Callable[[], Mapping[str, str]] | None
+"""The local MLflow server's secrets, read when asked (None: there is no local server)."""
+
 
 class TargetArgs(Protocol):
     """What a target is given to build a stack's registry (EnvironmentArgs has it)."""
@@ -71,18 +76,13 @@ class Target(Protocol):
         """How `make preview-all`'s summary names the stack's target (`mlflow http://…`)."""
         ...
 
-    def preview_problem(
-        self, spec: StackSpec, env: Mapping[str, str], has_plugin: Callable[[str], bool] | None
-    ) -> str | None:
+    def preview_problem(self, spec: StackSpec, env: Mapping[str, str], has_plugin: HasPlugin) -> str | None:
         """Why `make preview-all` cannot preview the stack from here (a server down, no credentials, a
         provider plugin missing: `has_plugin` asks the Pulumi CLI, None skips that check), or None."""
         ...
 
     def audit_problem(
-        self,
-        spec: StackSpec,
-        env: MutableMapping[str, str],
-        local_secrets: Callable[[], Mapping[str, str]] | None,
+        self, spec: StackSpec, env: MutableMapping[str, str], local_secrets: LocalSecrets
     ) -> str | None:
         """Make the registry readable for `make audit` (credentials into `env`, `local_secrets` the
         local server's if there are any), or say why it cannot be read."""

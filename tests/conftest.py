@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from localdev.cli_env import offline_cli_env
 from localdev.mlflow_server import DATABASES, Server, start, stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,23 +135,15 @@ def copy_project(dest: Path) -> Path:
 
 def cli_env(tmp_path: Path, engine_bin: str, credentials: dict[str, str]) -> dict[str, str]:
     """Environment for the CLI: offline settings, a private state folder, the given MLflow credentials."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MLFLOW_"))}
-    state = tmp_path / "state"
-    state.mkdir(exist_ok=True)
-    env.update(
-        PATH=f"{engine_bin}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
-        PULUMI_HOME=str(tmp_path / "pulumi-home"),
-        PULUMI_BACKEND_URL=f"file://{state}",
-        PULUMI_CONFIG_PASSPHRASE=secrets.token_urlsafe(16),
-        PULUMI_SKIP_UPDATE_CHECK="1",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="1",
+    return offline_cli_env(
+        tmp_path,
+        engine_bin,
         # A stopped server should fail an `up` in seconds, not after minutes of retries.
         MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
         MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1",
         MLFLOW_HTTP_REQUEST_TIMEOUT="20",
         **credentials,
     )
-    return env
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ which the commands that look targets up in the table do not need.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
 import pulumi
 
 from components.databricks.reach import databricks_credentials_problem, databricks_problem, databricks_target
 from components.spec import StackSpec
-from components.target import RegistryOutputs, TargetArgs
+from components.target import HasPlugin, LocalSecrets, RegistryOutputs, TargetArgs
 
 if TYPE_CHECKING:
     from components.audit.snapshot import RegistrySnapshot
@@ -57,9 +57,7 @@ class DatabricksTargetImpl:
         where = f"profile {target.profile}" if target.profile else target.host or "host from env"
         return f"databricks ({where})"
 
-    def preview_problem(
-        self, spec: StackSpec, env: Mapping[str, str], has_plugin: Callable[[str], bool] | None
-    ) -> str | None:
+    def preview_problem(self, spec: StackSpec, env: Mapping[str, str], has_plugin: HasPlugin) -> str | None:
         """Credentials the Databricks SDK finds, and the Databricks provider plugin installed."""
         problem = databricks_credentials_problem(databricks_target(spec), env)
         if problem is None and has_plugin is not None and not has_plugin(PLUGIN):
@@ -70,10 +68,7 @@ class DatabricksTargetImpl:
         return problem
 
     def audit_problem(
-        self,
-        spec: StackSpec,
-        env: MutableMapping[str, str],
-        local_secrets: Callable[[], Mapping[str, str]] | None,
+        self, spec: StackSpec, env: MutableMapping[str, str], local_secrets: LocalSecrets
     ) -> str | None:
         """Credentials the Databricks SDK finds; the target's host for MLflow's `databricks-uc`."""
         target = databricks_target(spec)

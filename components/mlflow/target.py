@@ -7,14 +7,14 @@ the table too, and need neither.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING
 
 import pulumi
 
 from components.mlflow.reach import mlflow_credentials, mlflow_problem, mlflow_target, registry_problem
 from components.spec import StackSpec
-from components.target import RegistryOutputs, TargetArgs
+from components.target import HasPlugin, LocalSecrets, RegistryOutputs, TargetArgs
 
 if TYPE_CHECKING:
     from components.audit.snapshot import RegistrySnapshot
@@ -71,17 +71,12 @@ class MlflowTargetImpl:
         """`mlflow <tracking URI>`."""
         return f"mlflow {mlflow_target(spec).tracking_uri}"
 
-    def preview_problem(
-        self, spec: StackSpec, env: Mapping[str, str], has_plugin: Callable[[str], bool] | None
-    ) -> str | None:
+    def preview_problem(self, spec: StackSpec, env: Mapping[str, str], has_plugin: HasPlugin) -> str | None:
         """The server must answer; the mrgov provider is the only plugin, and the project builds it."""
         return mlflow_problem(mlflow_target(spec))
 
     def audit_problem(
-        self,
-        spec: StackSpec,
-        env: MutableMapping[str, str],
-        local_secrets: Callable[[], Mapping[str, str]] | None,
+        self, spec: StackSpec, env: MutableMapping[str, str], local_secrets: LocalSecrets
     ) -> str | None:
         """Credentials from the environment else the local secrets; the server answers; the registry reads."""
         target = mlflow_target(spec)
