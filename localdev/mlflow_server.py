@@ -24,7 +24,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from localdev import postgres
+from localdev.ports import free_port, port_in_use
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -126,24 +126,6 @@ def load_secrets(state_dir: Path, *, server: bool = False) -> dict[str, str]:
     return {k: os.environ.get(k, v) for k, v in stored.items() if server or k not in SERVER_ONLY_KEYS}
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
@@ -196,7 +178,7 @@ def start(
     host = "127.0.0.1"
     port = port if port is not None else free_port()
     workers = workers or DEFAULT_WORKERS[db]
-    if _port_in_use(host, port):
+    if port_in_use(host, port):
         raise ServerError(
             f"port {port} on {host} is already in use; stop what holds it "
             f"(`make mlflow-down`, or `ss -ltnp 'sport = :{port}'`)"

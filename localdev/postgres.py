@@ -39,13 +39,14 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from localdev.ports import port_in_use
 
 ROLE = "mlflow"
 TRACKING_DB = "mlflow"
@@ -212,16 +213,6 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return True
-    return False
-
-
 def _postmaster(pgdata: Path) -> tuple[int, int] | None:
     """(pid, port) of the cluster's live postmaster, from postmaster.pid; None when it is not running.
 
@@ -282,7 +273,7 @@ def start_cluster(pgdata: Path, port: int, user: OsUser, bindir: Path, timeout: 
             f"the data folder's path is too long for PostgreSQL's Unix socket ({socket_dir}: "
             f"at most {_MAX_SOCKET_DIR} characters); use a shorter one"
         )
-    if _port_in_use(port):
+    if port_in_use(HOST, port):
         raise PostgresError(
             f"port {port} on {HOST} is already in use; stop what holds it (`ss -ltnp 'sport = :{port}'`) "
             "or choose another (MRGOV_POSTGRES_PORT)"
