@@ -39,6 +39,7 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import secrets
 import shutil
@@ -58,10 +59,12 @@ import requests
 import yaml  # type: ignore[import-untyped]
 
 from bench.common import (
+    RESULTS,
     ROLES,
     ROOT,
     fit_exponent,
     full_name,
+    machine,
     mlflow_stack_config,
     shared_registry,
     write_result,
@@ -547,6 +550,8 @@ def settings_only(
 def bench_n(
     n: int, tmp: Path, creds: Secrets, bin_dir: str, auth_cache: bool, settings: bool
 ) -> dict[str, Any]:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     template = tmp / f"template-{n}"
     setup_s = make_template(n, template, creds, auth_cache)
     print(f"N={n}: template with {n} models x 2 versions in {setup_s:.1f}s", flush=True)
@@ -600,6 +605,8 @@ def bench_n(
         out["shares"]["first_up"]["per_step_checkpoints_wall"] = round(added, 2)
     for label, share in out["shares"].items():
         print(f"N={n}: {label} shares of wall time: {share}", flush=True)
+    # When and on what this row ran, so that rows of separate runs (`--merge`) keep their own facts.
+    out["run"] = {**machine(), "started": started, "load_average_at_start": load_at_start}
     return out
 
 
@@ -662,6 +669,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--db", default="sqlite", help="servers to measure side by side: sqlite, postgres or sqlite,postgres"
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of bench/results/engine.json for servers this run does not measure",
+    )
     parser.add_argument("--template", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("PHASE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -688,6 +700,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.engine: {exc}", file=sys.stderr)
         return 1
 
+    if args.merge and (RESULTS / "engine.json").exists():
+        # A server measured in an earlier run (say, sqlite, then postgres in a second run of its own).
+        earlier = json.loads((RESULTS / "engine.json").read_text())
+        kept = [r for r in earlier["rows"] if r.get("db", "sqlite") not in dbs]
+        rows = kept + rows
+        dbs = list(dict.fromkeys([*(r.get("db", "sqlite") for r in kept), *dbs]))
     growth: dict[str, dict[str, float | None]] = {}
     goals: dict[str, dict[str, Any]] = {}
     for db in dbs:

@@ -82,6 +82,20 @@ def engine_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def runs(data: dict[str, Any]) -> list[str]:
+    """Each server's run: its rows' first start, commit and load (rows merged from separate runs with
+    `bench.engine --merge` keep their own)."""
+    out = []
+    for db in dict.fromkeys(_db(r) for r in data["rows"]):
+        facts = [r["run"] for r in data["rows"] if _db(r) == db and "run" in r]
+        if facts:
+            first = min(facts, key=lambda f: f["started"])
+            commits = ", ".join(sorted({f["git_commit"] for f in facts}))
+            load = first["load_average_at_start"]
+            out.append(f"{db}: started {first['started']}, commit {commits}, load at start {load}")
+    return out
+
+
 def routes_table(data: dict[str, Any]) -> str:
     """Where the first `up`'s requests go, per model and route, against the sequential apply floor's
     (the largest N of each server; rows from before the routes were recorded are left out)."""
@@ -225,7 +239,8 @@ def engine_plot(data: dict[str, Any], path: Path = PLOT) -> Path:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     m = data["machine"]
-    fig.suptitle(f"bench.engine: the real engine against two floors ({m['date']}, commit {m['git_commit']})")
+    when = "; ".join(runs(data)) or f"{m['date']}, commit {m['git_commit']}"
+    fig.suptitle(f"bench.engine: the real engine against two floors ({when})", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -248,6 +263,8 @@ def main() -> int:
         print(f"<!-- {name}: {m['date']}, load at start {load}, commit {commit} -->")
         print(render(data))
         if name == "engine":
+            for run in runs(data):
+                print(f"<!-- {run} -->")
             print(f"\n{routes_table(data)}")
         if name == "engine" and len({_db(r) for r in data["rows"]}) > 1:
             print(f"\n{servers_table(data)}")
