@@ -4,7 +4,8 @@ With the intermediate checkpoints skipped, an `up` that dies midway leaves the s
 it started, while the registry already holds part of its writes. The next `up` then creates again
 what the dead one created: it converges only if every create is idempotent (RegisteredModel, Role
 and ModelPermissions adopt, ModelMetadata applies the difference from what the model holds). This
-kills the real engine's `up` (its whole process group: CLI, language host and provider) once it has
+kills the real engine's `up` (the CLI's process group, then the language host and the provider,
+which the engine starts in groups of their own, as a machine that dies takes them all) once it has
 sent some writes, removes the lock it left (`pulumi cancel`), then checks that the next `up`
 succeeds, that the registry holds each role and each role grant once, and that a preview finds
 nothing left to do.
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +43,8 @@ def test_a_killed_up_converges_on_the_next_up_with_no_duplicates(local_stack: Lo
     while len(local_stack.proxy.writes()) < KILL_AFTER_WRITES and proc.poll() is None:
         assert time.monotonic() < deadline, "the up sent too few writes to be interrupted"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the CLI, the language host and the provider at once
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI
+    _kill_plugins_of(local_stack.project)  # its language host and provider: orphans otherwise
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the up ended before it could be killed"
     sent_before = len(local_stack.proxy.writes())
@@ -65,3 +68,16 @@ def test_a_killed_up_converges_on_the_next_up_with_no_duplicates(local_stack: Lo
     urns = [r["urn"] for r in local_stack.resources()]
     assert len(urns) == len(set(urns))
     assert {s["op"] for s in local_stack.preview_steps()} <= {"same"}
+
+
+def _kill_plugins_of(project: Path) -> None:
+    """SIGKILL every process whose command line runs from `project` (the plugins of the killed `up`)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if str(project) in cmdline:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue  # gone already, or not ours to read
