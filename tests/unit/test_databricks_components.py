@@ -158,12 +158,15 @@ def test_model_without_tags_aliases_or_grants(mock_program: Callable[..., MockRu
         return {"uris": m.alias_uris, "full_name": m.full_name, "unmanaged": m.unmanaged_aliases}
 
     run = mock_program(program)
-    assert [(r.type, r.name) for r in run.registrations] == [
-        (MRGOV_PROVIDER, "mrgov"),
-        ("mrgov:databricks:RegisteredModel", "m"),
-        ("databricks:index/registeredModel:RegisteredModel", "m-model"),
-        (MRGOV_METADATA, "m-metadata"),
-    ]
+    # Sorted: the provider and the component register concurrently, so their order varies by run.
+    assert sorted((r.type, r.name) for r in run.registrations) == sorted(
+        [
+            (MRGOV_PROVIDER, "mrgov"),
+            ("mrgov:databricks:RegisteredModel", "m"),
+            ("databricks:index/registeredModel:RegisteredModel", "m-model"),
+            (MRGOV_METADATA, "m-metadata"),
+        ]
+    )
     assert run.by_name("m-model").inputs == {
         "catalogName": "cat",
         "schemaName": "sch",
