@@ -167,8 +167,9 @@ class ModelMetadata(Resource[ModelMetadataProps]):
 
     # -- create, update, delete ----------------------------------------------------------------
     def create(self, conn: Connection, props: Model) -> tuple[str, Model]:
-        # Usually just created (or adopted) by this process, whose answer is cached: then the tags
-        # sent with the create request are seen and not sent again.
+        # Usually just created (or adopted) by this process's RegisteredModel step, which handed its
+        # state over (provider/registry/state.py): then the tags sent with the create request are
+        # seen and not sent again, and the model is not read twice.
         current = state.get_model(conn.registry_uri, props.model)
         if current is None:
             raise ProviderError(

@@ -78,22 +78,26 @@ class RegisteredModel(Resource[RegisteredModelProps]):
         # and then the same GET; reading first costs one GET more only when the model is new.
         uri, name = conn.registry_uri, props.name
         current = state.get_model(uri, name, fresh=True)
-        if current is not None:
-            return name, self._outs(props, self._adopt(conn, props, current), adopted=True)
-        try:
-            created = registry_client(uri).create_registered_model(
-                name, tags=props.initial_tags or {}, description=props.description or None
-            )
-        except Exception as exc:
-            if not is_already_exists(exc):
-                raise
-            # Registered by someone else between our read and our create.
-            current = state.get_model(uri, name, fresh=True)
-            if current is None:  # and deleted again since: let the next run create it
-                raise ProviderError(f"registered model {name!r} vanished from {conn.label} while being "
-                                    "adopted; run `pulumi up` again") from exc  # fmt: skip
-            return name, self._outs(props, self._adopt(conn, props, current), adopted=True)
-        return name, self._outs(props, state.remember_model(uri, created), adopted=False)
+        adopted = current is not None
+        if current is None:
+            try:
+                created = registry_client(uri).create_registered_model(
+                    name, tags=props.initial_tags or {}, description=props.description or None
+                )
+                current = state.remember_model(uri, created)
+            except Exception as exc:
+                if not is_already_exists(exc):
+                    raise
+                # Registered by someone else between our read and our create.
+                current, adopted = state.get_model(uri, name, fresh=True), True
+                if current is None:  # and deleted again since: let the next run create it
+                    raise ProviderError(f"registered model {name!r} vanished from {conn.label} while "
+                                        "being adopted; run `pulumi up` again") from exc  # fmt: skip
+        if adopted:
+            current = self._adopt(conn, props, current)
+        # Its ModelMetadata's create needs the same state, often minutes later in a large stack.
+        state.hand_over(uri, current)
+        return name, self._outs(props, current, adopted=adopted)
 
     def _adopt(
         self, conn: Connection, props: RegisteredModelProps, current: state.ModelState
@@ -130,6 +134,7 @@ class RegisteredModel(Resource[RegisteredModelProps]):
         current = state.get_model(conn.registry_uri, id_)
         if current is None:
             return None
+        state.hand_over(conn.registry_uri, current)  # for its ModelMetadata's read in the same refresh
         last = props or RegisteredModelProps(name=id_)
         return self._outs(
             RegisteredModelProps(

@@ -5,6 +5,15 @@ engine reads a model's resources separately, and in parallel; with this cache th
 request per model. The cache lives in the provider process only (never in a
 provider object, so never in the state), entries expire after `TTL` seconds, concurrent reads of the
 same key wait for one fetch, and every write a provider makes drops or replaces the entry it touched.
+
+A model's `RegisteredModel` step also *hands over* what it saw to the model's `ModelMetadata` step
+(`hand_over`), which takes it once instead of reading the model again, however long the engine took
+to get there. In a large stack that is minutes: the engine runs 8 steps at a time in the order the
+program registered them, so the metadata steps queue behind every model's own step and the cached
+answer has expired. A hand-over is never older than the command, the window in which the stack's
+own writes are the only ones it expects; a key someone else changes in that window is left as they
+set it until the next `refresh`, as is one they change just after the command ends (a no-op `up`
+reads nothing).
 """
 
 from __future__ import annotations
@@ -49,12 +58,6 @@ class ReadCache:
             value = fetch()
             self.put(key, value)
             return value
-
-    def peek(self, key: Hashable) -> tuple[bool, Any]:
-        """(True, value) when `key` is cached and fresh, else (False, None); never fetches."""
-        with self._lock:
-            hit = self._fresh(key)
-        return (True, hit[1]) if hit is not None else (False, None)
 
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
@@ -147,9 +150,13 @@ def _version_key(registry_uri: str, name: str, version: str) -> tuple[str, str, 
 
 
 def get_model(registry_uri: str, name: str, *, fresh: bool = False) -> ModelState | None:
-    """The model (None when it does not exist), from the cache unless `fresh`."""
+    """The model (None when it does not exist): from the cache or a hand-over unless `fresh`."""
+    key = _model_key(registry_uri, name)
 
     def fetch() -> ModelState | None:
+        handed = _take(key)
+        if handed is not None:
+            return handed
         try:
             return ModelState.of(registry_client(registry_uri).get_registered_model(name))
         except Exception as exc:
@@ -158,26 +165,50 @@ def get_model(registry_uri: str, name: str, *, fresh: bool = False) -> ModelStat
             raise
 
     if fresh:
-        CACHE.drop(_model_key(registry_uri, name))
-    return CACHE.get(_model_key(registry_uri, name), fetch)
-
-
-def cached_model(registry_uri: str, name: str) -> ModelState | None:
-    """The model if this process has it cached (None when not cached or known to be gone)."""
-    found, value = CACHE.peek(_model_key(registry_uri, name))
-    return value if found and isinstance(value, ModelState) else None
+        forget_model(registry_uri, name)
+    return CACHE.get(key, fetch)
 
 
 def remember_model(registry_uri: str, entity: Any) -> ModelState:
     """Cache what a write returned (create and update answer with the whole model)."""
     state = ModelState.of(entity)
-    CACHE.put(_model_key(registry_uri, state.name), state)
+    key = _model_key(registry_uri, state.name)
+    _take(key)  # older than this answer
+    CACHE.put(key, state)
     return state
 
 
 def forget_model(registry_uri: str, name: str) -> None:
     """Drop the cached model after a write whose answer does not carry it."""
-    CACHE.drop(_model_key(registry_uri, name))
+    key = _model_key(registry_uri, name)
+    _take(key)
+    CACHE.drop(key)
+
+
+_HANDED: dict[tuple[str, str, str], ModelState] = {}
+_HANDED_LOCK = threading.Lock()
+
+
+def hand_over(registry_uri: str, state: ModelState) -> None:
+    """Keep the model as a `RegisteredModel` step just saw it for the next step that reads it.
+
+    The next `get_model` of it takes it, however late (see the module docstring), and any write to the
+    model drops it.
+    """
+    with _HANDED_LOCK:
+        _HANDED[_model_key(registry_uri, state.name)] = state
+
+
+def _take(key: tuple[str, str, str]) -> ModelState | None:
+    with _HANDED_LOCK:
+        return _HANDED.pop(key, None)
+
+
+def clear() -> None:
+    """Forget everything this process read (tests that change a registry behind the provider's back)."""
+    with _HANDED_LOCK:
+        _HANDED.clear()
+    CACHE.clear()
 
 
 def get_version(registry_uri: str, name: str, version: str, *, fresh: bool = False) -> VersionState | None:

@@ -35,9 +35,9 @@ from provider.auth.model_permissions import ModelPermissionsProps
 from provider.auth.role import RoleProps
 from provider.config import ProviderConfig
 from provider.declare import specs
+from provider.registry import state as provider_state
 from provider.registry.model_metadata import ModelMetadataProps
 from provider.registry.registered_model import RegisteredModelProps
-from provider.registry.state import CACHE
 from provider.resource import ProviderError
 from provider.resources import RESOURCES
 from provider.schema import package_schema
@@ -230,16 +230,16 @@ def import_refused(mrgov: Mrgov, token: str, id_: str) -> str:
 
 def new_process() -> None:
     """What a new pulumi command sees: a provider process with an empty read cache."""
-    CACHE.clear()
+    provider_state.clear()
 
 
 @pytest.fixture(autouse=True)
 def _fresh_provider_cache() -> Iterator[None]:
     # Each pulumi command is a new provider process with an empty cache; tests that change the
     # server by hand between provider calls clear it themselves (`new_process`), like a new command.
-    CACHE.clear()
+    provider_state.clear()
     yield
-    CACHE.clear()
+    provider_state.clear()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from localdev.counting_proxy import CountingProxy
 from localdev.mlflow_server import Server
 from provider.config import ConfigError
+from provider.registry.state import CACHE as READ_CACHE
 from provider.resource import ProviderError
 from provider.server import message_of
 from tests.integration.conftest import (
@@ -70,6 +71,37 @@ def test_a_model_with_tags_costs_one_write(counted: Mrgov, proxy: CountingProxy,
     # The read that finds no model of that name, then its create; the create's answer carries the
     # tags and the (empty) latest versions, so the metadata sends nothing.
     assert _routes(proxy) == [GET_MODEL, "POST /api/2.0/mlflow/registered-models/create"]
+
+
+def test_a_model_s_metadata_reads_it_once_however_late_its_step_comes(
+    counted: Mrgov,
+    proxy: CountingProxy,
+    model_name: str,
+    make_versions: MakeVersions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # In a stack of 1000 models the engine runs a model's metadata minutes after the model itself,
+    # when every cached answer has expired: here they expire at once.
+    monkeypatch.setattr(READ_CACHE, "ttl", 0.0)
+    make_versions(model_name, "full")
+    _, model = counted.create(RM, counted.checked(RM, {"name": model_name, "initialTags": TAGS}))
+    meta_inputs = counted.checked(MM, {"model": model_name, "tags": TAGS})
+    proxy.reset()  # the check above read nothing of the model; the create's GET was the adoption's
+    _, meta = counted.create(MM, meta_inputs)
+    # The tags were not set by the adoption (the model existed): the metadata writes them, with the
+    # model as its RegisteredModel step handed it over, and no GET of its own.
+    assert GET_MODEL not in _routes(proxy)
+    assert _routes(proxy).count("POST /api/2.0/mlflow/registered-models/set-tag") == len(TAGS)
+    assert meta["latestVersion"] == "1"
+
+    new_process()  # a `pulumi refresh`, whose metadata reads come long after the models' reads
+    proxy.reset()
+    assert counted.read(RM, model_name, model) is not None
+    assert counted.read(MM, model_name, meta) is not None
+    assert _routes(proxy).count(GET_MODEL) == 1
+    # A hand-over is taken once: another read of the model (nothing handed over) sends its GET.
+    assert counted.read(MM, model_name, meta) is not None
+    assert _routes(proxy).count(GET_MODEL) == 2
 
 
 def test_an_adopted_model_s_alias_already_pointing_as_declared_costs_nothing_more(
