@@ -96,7 +96,8 @@ class PulumiCli:
 
     def run(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            ["pulumi", *args, "--non-interactive"],
+            # The global flag goes first: after a "--" in args it would be read as a value.
+            ["pulumi", "--non-interactive", *args],
             cwd=self.project, env=self.env, text=True, capture_output=True, timeout=timeout,
         )  # fmt: skip
         if check and proc.returncode != 0:

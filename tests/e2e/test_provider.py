@@ -170,7 +170,7 @@ def test_no_credential_in_state_outputs_or_verbose_logs(local_stack: LocalStack,
     password = local_stack.registry.server.password
     assert password
     # The password given as provider config (a secret config key named by the target) ...
-    local_stack.cli.run("config", "set", "--secret", "--", "mrgov:mlflowPassword", password)
+    local_stack.cli.run("config", "set", "--secret", "mrgov:mlflowPassword", "--", password)
     # It only names the key; Pulumi's secret heuristics would take the name for a secret.
     local_stack.cli.run(
         "config", "set", "--path", "--plaintext", "mrgov:target.passwordSecret", "mrgov:mlflowPassword"

@@ -66,7 +66,7 @@ def receivers() -> Iterator[tuple[Receiver, Receiver]]:
 def declare_webhook(stack: LocalStack, url: str) -> str:
     """The secret in the stack's secret config, and the webhook naming it in the stack file."""
     secret = secrets.token_urlsafe(24)
-    stack.cli.run("config", "set", "--secret", "--", SECRET_KEY, secret)  # "--": a secret may start with "-"
+    stack.cli.run("config", "set", "--secret", SECRET_KEY, "--", secret)  # "--": a secret may start with "-"
     edit_stack_file(
         stack,
         lambda c: c.update(
